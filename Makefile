@@ -1,0 +1,59 @@
+# One entry point for everything: `make test` and `make synth` (README) set the machine up themselves.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+CHECKOV_VENV := .venv-checkov
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+
+# Offline by design: no test or build step may reach the Hugging Face hub.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+export CDK_DISABLE_CLI_TELEMETRY := true
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
+
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+
+.PHONY: setup test lint format synth clean lock
+
+setup: $(PY_STAMP) $(NODE_STAMP) $(CHECKOV_STAMP)
+
+$(PY_STAMP): requirements.txt constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check pip==25.3
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
+lint: $(PY_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(PY_STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: setup lint
+	$(BIN)/pytest
+
+synth: setup
+	cdk synth --quiet
+
+# Re-pin every transitive dependency after a change to requirements.txt.
+lock: $(PY_STAMP)
+	$(BIN)/pip freeze --exclude-editable | sed -E 's/^(torch==[0-9.]+)\+cpu$$/\1/' > constraints.txt
+
+clean:
+	rm -rf cdk.out .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""What happens after training: registration, the approval gate, blue/green deployment, the ops CLI."""

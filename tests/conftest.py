@@ -1,0 +1,27 @@
+"""Shared fixtures. Everything here is offline: HF_HUB_OFFLINE is forced before transformers is imported."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import pytest
+
+from tests.support.models import build_tiny_bert
+
+TINY_LABELS = ["toxic", "insult", "threat", "obscene", "identity_hate", "benign"]
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_encoder_dir(tmp_path_factory):
+    """A tiny random BERT encoder + tokenizer, with no classification head (a base model to fine-tune)."""
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert-encoder"))
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier_dir(tmp_path_factory):
+    """A tiny random multi-label BERT classifier over TINY_LABELS (no thresholds.json)."""
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert-classifier"), labels=TINY_LABELS)
