@@ -1,0 +1,1 @@
+"""Repository tools (generators run by `make`)."""
