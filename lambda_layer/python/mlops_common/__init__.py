@@ -1,0 +1,1 @@
+"""Helpers shared by the MLOps Lambdas (shipped as a Lambda layer, so each helper exists once)."""
