@@ -380,11 +380,12 @@ def _parse_jsonlines_body(text: str) -> list[ClassifyRequest]:
 
 def _parse_csv_body(text: str) -> list[ClassifyRequest]:
     """One text per row, one column, no header (RFC 4180 quoting for texts with commas, quotes or newlines)."""
-    requests = []
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
-        rows = list(csv.reader(io.StringIO(text, newline="")))
+        rows = list(reader)
     except csv.Error as error:
-        raise bad_request("malformed_csv", f"malformed CSV: {error}") from None
+        raise bad_request("malformed_csv", f"malformed CSV at line {reader.line_num}: {error}") from None
+    requests = []
     for number, row in enumerate(rows, start=1):
         try:
             if not row or not row[0].strip():

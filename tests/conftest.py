@@ -25,3 +25,22 @@ def tiny_bert_encoder_dir(tmp_path_factory):
 def tiny_classifier_dir(tmp_path_factory):
     """A tiny random multi-label BERT classifier over TINY_LABELS (no thresholds.json)."""
     return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert-classifier"), labels=TINY_LABELS)
+
+
+#: thresholds.json of `tiny_artifact_dir`: two tuned labels, the others take the fallback.
+TINY_THRESHOLDS = {"thresholds": {"toxic": 0.3, "threat": 0.7}, "fallback": 0.45, "method": "fixed for tests"}
+
+
+@pytest.fixture(scope="session")
+def tiny_artifact_dir(tiny_classifier_dir, tmp_path_factory):
+    """A model artifact as model.tar.gz holds it: the tiny classifier, thresholds.json and code/inference.py."""
+    import json
+    import shutil
+
+    from inference import install_inference_code
+
+    artifact = tmp_path_factory.mktemp("tiny-artifact") / "model"
+    shutil.copytree(tiny_classifier_dir, artifact)
+    (artifact / "thresholds.json").write_text(json.dumps(TINY_THRESHOLDS), encoding="utf-8")
+    install_inference_code(artifact)
+    return artifact
