@@ -44,3 +44,29 @@ def tiny_artifact_dir(tiny_classifier_dir, tmp_path_factory):
     (artifact / "thresholds.json").write_text(json.dumps(TINY_THRESHOLDS), encoding="utf-8")
     install_inference_code(artifact)
     return artifact
+
+
+@pytest.fixture(scope="session")
+def cdk_app(tmp_path_factory):
+    """The CDK app synthesized once with cdk.json's defaults (templates, stacks, cdk-nag report)."""
+    from tests.support.cdk_app import synthesize
+
+    return synthesize(tmp_path_factory.mktemp("cdk-default"))
+
+
+@pytest.fixture(scope="session")
+def cdk_app_variant(tmp_path_factory):
+    """The CDK app with the other choices: API keys only, an explicit model, a p3 instance, an alarm e-mail."""
+    from tests.support.cdk_app import synthesize
+
+    return synthesize(
+        tmp_path_factory.mktemp("cdk-variant"),
+        name_prefix="variant",
+        api_auth="api_key",
+        model_data_url="s3://example-models/textclf/model.tar.gz",
+        serving_instance_type="ml.p3.2xlarge",
+        alarm_email="ops@example.com",
+        min_instance_count="2",
+        initial_instance_count="2",
+        max_instance_count="6",
+    )
