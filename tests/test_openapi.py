@@ -8,43 +8,40 @@ import jsonschema
 import pytest
 from schemathesis.specs.openapi.definitions import OPENAPI_30
 
-from tools.openapi import REQUEST_SCHEMA, UnsupportedSchema, build_openapi, to_openapi_schema
+from tools.openapi import (
+    ERROR_SCHEMA,
+    OUTPUT,
+    REQUEST_SCHEMA,
+    RESPONSE_SCHEMA,
+    UnsupportedSchema,
+    build_openapi,
+    render,
+    to_openapi_schema,
+)
 
-#: The response contract as the team briefing states it (the shape inference/response_schema.json describes).
-BRIEFING_RESPONSE_SCHEMA = {
-    "$schema": "http://json-schema.org/draft-04/schema#",
-    "type": "object",
-    "required": ["predictions", "thresholds"],
-    "properties": {
-        "predictions": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["labels", "scores"],
-                "properties": {
-                    "labels": {"type": "array", "items": {"type": "string"}},
-                    "scores": {"type": "object", "additionalProperties": {"type": "number"}},
-                },
-            },
-        },
-        "thresholds": {"type": "object", "additionalProperties": {"type": "number"}},
-    },
-}
+
+def load(path):
+    schema = json.loads(path.read_text())
+    schema.pop("$schema")
+    return schema
 
 
 @pytest.fixture(scope="module")
 def document():
-    return build_openapi(json.loads(REQUEST_SCHEMA.read_text()), BRIEFING_RESPONSE_SCHEMA, "9.9.9")
+    return build_openapi(
+        *(json.loads(p.read_text()) for p in (REQUEST_SCHEMA, RESPONSE_SCHEMA, ERROR_SCHEMA)), "9.9.9"
+    )
 
 
 def test_document_is_valid_openapi_3_0(document):
     jsonschema.Draft4Validator(OPENAPI_30).validate(document)
 
 
-def test_request_body_is_the_request_schema_verbatim(document):
-    request_schema = json.loads(REQUEST_SCHEMA.read_text())
-    request_schema.pop("$schema")
-    assert document["components"]["schemas"]["ClassifyRequest"] == request_schema
+def test_bodies_are_the_inference_schemas_verbatim(document):
+    schemas = document["components"]["schemas"]
+    assert schemas["ClassifyRequest"] == load(REQUEST_SCHEMA)
+    assert schemas["ClassifyResponse"] == load(RESPONSE_SCHEMA)
+    assert schemas["Error"] == load(ERROR_SCHEMA)
     body = document["paths"]["/classify"]["post"]["requestBody"]
     assert body["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ClassifyRequest"}
 
@@ -61,9 +58,13 @@ def test_every_error_status_has_the_error_body_and_security_offers_sigv4_or_api_
     assert (schemes["apiKey"]["in"], schemes["apiKey"]["name"]) == ("header", "x-api-key")
 
 
-def test_error_schema_accepts_the_contract_and_refuses_other_shapes(document):
+@pytest.mark.parametrize(
+    "code", ["bad_request_body", "missing_authentication_token", "request_too_large", "unsupported_media_type",
+             "integration_failure", "integration_timeout", "service_unavailable", "model_rejected_request"]
+)  # fmt: skip
+def test_the_front_doors_error_codes_fit_the_error_schema(document, code):
     validator = jsonschema.Draft4Validator(document["components"]["schemas"]["Error"])
-    assert validator.is_valid({"error": "bad_request_body", "message": "inputs: [] is too short"})
+    assert validator.is_valid({"error": code, "message": "what is wrong"})
     assert not validator.is_valid({"message": "Forbidden"})
 
 
@@ -99,3 +100,7 @@ def test_converter_refuses_what_openapi_3_0_cannot_say(schema, problem):
     with pytest.raises(UnsupportedSchema) as caught:
         to_openapi_schema(schema, "schema", {})
     assert problem in str(caught.value)
+
+
+def test_committed_document_matches_a_fresh_generation():
+    assert OUTPUT.read_text(encoding="utf-8") == render(), "docs/openapi.json is stale: run `make openapi`"
