@@ -91,12 +91,13 @@ class ForwardOnly(io.RawIOBase):
         return len(chunk)
 
 
+EVAL_METRICS = {"eval_loss": 0.21, "eval_f1_macro": 0.73, "eval_f1_micro": 0.81, "test_f1_macro": 0.7}
+#: The shape training/train.py writes: its printed metrics under "metrics", reports and thresholds beside.
 EVAL_RESULTS = {
-    "epoch": 3.0,
-    "eval_loss": 0.21,
-    "eval_f1_macro": 0.73,
-    "eval_f1_micro": 0.81,
-    "eval_runtime": 1.5,
+    "labels": ["toxic", "insult"],
+    "thresholds": {"toxic": 0.4, "insult": 0.55},
+    "metrics": EVAL_METRICS,
+    "splits": {"validation": {"num_examples": 40}},
 }
 
 
@@ -109,8 +110,17 @@ def test_eval_results_are_streamed_out_of_model_tar_gz():
         }
     )
     document = model_package.read_tar_member(ForwardOnly(archive), "eval_results.json")
-    assert model_package.metrics_from_eval_results(document) == EVAL_RESULTS
+    assert model_package.metrics_from_eval_results(document) == EVAL_METRICS
     assert model_package.read_tar_member(ForwardOnly(archive), "missing.json") is None
+
+
+def test_plain_trainer_eval_results_are_read_too():
+    trainer_file = b'{"epoch": 3.0, "eval_loss": 0.2, "eval_f1_macro": 0.6}'
+    assert model_package.metrics_from_eval_results(trainer_file) == {
+        "epoch": 3.0,
+        "eval_loss": 0.2,
+        "eval_f1_macro": 0.6,
+    }
 
 
 def test_metrics_keep_finite_numbers_only():
@@ -223,7 +233,10 @@ def aws(monkeypatch):
 
 
 def finished_job(aws, name="mlc-toxic-v1-0123456789", eval_results=EVAL_RESULTS, final_metrics=None):
-    """A completed training job as SageMaker leaves it: model.tar.gz in S3, final metrics on the job."""
+    """A completed training job as SageMaker leaves it: model.tar.gz in S3, final metrics on the job.
+
+    `eval_results` is eval_results.json, or just its metrics (then wrapped as train.py writes them).
+    """
     aws.clients["sagemaker"].create_training_job(
         TrainingJobName=name,
         AlgorithmSpecification={"TrainingImage": "training-image", "TrainingInputMode": "File"},
@@ -236,7 +249,8 @@ def finished_job(aws, name="mlc-toxic-v1-0123456789", eval_results=EVAL_RESULTS,
     )
     files = {"config.json": b"{}"}
     if eval_results is not None:
-        files["eval_results.json"] = json.dumps(eval_results).encode()
+        document = eval_results if "metrics" in eval_results else {"metrics": eval_results}
+        files["eval_results.json"] = json.dumps(document).encode()
     key = f"training-jobs/{name}/output/model.tar.gz"
     aws.clients["s3"].put_object(Bucket=MODELS_BUCKET, Key=key, Body=model_tarball(files))
     if final_metrics is not None:
@@ -300,7 +314,7 @@ def test_final_metrics_are_used_without_opening_the_artifact(aws):
 
 
 def test_model_below_the_minimum_waits_for_a_person(aws):
-    finished_job(aws, eval_results={**EVAL_RESULTS, "eval_f1_macro": 0.31})
+    finished_job(aws, eval_results={**EVAL_METRICS, "eval_f1_macro": 0.31})
 
     result = handler.lambda_handler(state_change(), None)
 

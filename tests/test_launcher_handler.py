@@ -29,7 +29,11 @@ MODELS_BUCKET = "mlc-models"
 PREFIX = "datasets/toxic/v1/"
 TRAIN_CSV = b"text,toxic,insult\nyou are an idiot,1,1\nthanks for the article,0,0\n"
 VALIDATION_CSV = b"text,toxic,insult\nwhat a moron,1,1\nnice work,0,0\n"
-MANIFEST = {"text_columns": ["text"], "label_columns": ["toxic", "insult"], "hyperparameters": {"seed": 7}}
+MANIFEST = {
+    "text_columns": ["text"],
+    "multi_hot_label_columns": ["toxic", "insult"],
+    "hyperparameters": {"seed": 7},
+}
 
 
 @pytest.fixture
@@ -151,7 +155,7 @@ def test_manifest_upload_starts_exactly_one_training_job(aws):
         "validation_file": "/opt/ml/input/data/validation/validation.csv",
         "test_file": "/opt/ml/input/data/test/test.csv",
         "text_column_names": "text",
-        "label_column_names": "toxic,insult",
+        "multi_hot_label_columns": "toxic,insult",
         "output_dir": "/opt/ml/model",
         "num_train_epochs": 3,
         "seed": 7,
@@ -321,8 +325,8 @@ def test_sagemaker_refusal_is_reported_to_the_uploader(aws):
         ),
         (
             {"train.csv": TRAIN_CSV, "validation.csv": VALIDATION_CSV},
-            {"label_column": "toxic"},
-            "unknown field(s) ['label_column']",
+            {"label_columns": "toxic"},
+            "unknown field(s) ['label_columns']",
         ),
         (
             {"train.csv": TRAIN_CSV, "validation.csv": VALIDATION_CSV},
@@ -395,7 +399,7 @@ def test_direct_request_starts_a_job_with_overrides_over_the_manifest(aws):
     job = aws.clients["sagemaker"].describe_training_job(TrainingJobName=result["training_job_name"])
     hyperparameters = {k: json.loads(v) for k, v in job["HyperParameters"].items()}
     assert hyperparameters["num_train_epochs"] == 1 and hyperparameters["seed"] == 7
-    assert hyperparameters["label_column_names"] == "toxic,insult"  # from the manifest
+    assert hyperparameters["multi_hot_label_columns"] == "toxic,insult"  # from the manifest
     assert job["ResourceConfig"]["VolumeKmsKeyId"] == aws.config.kms_key_arn  # p3 has EBS volumes
     assert handler.lambda_handler(request, None)["status"] == "exists"
     assert handler.lambda_handler({**request, "run_id": "2"}, None)["status"] == "started"

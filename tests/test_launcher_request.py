@@ -111,8 +111,8 @@ def test_direct_request_with_a_bad_location_says_what_is_wrong(request_body, mes
 
 def test_empty_manifest_means_defaults():
     options = job_request.parse_options({}, "manifest.json")
-    assert options.text_columns == job_request.DEFAULT_TEXT_COLUMNS
-    assert options.label_columns == job_request.DEFAULT_LABEL_COLUMNS
+    assert options.text_columns is None and options.label_column is None
+    assert options.multi_hot_label_columns is None
     assert options.instance_type is None and options.hyperparameters == {}
 
 
@@ -120,7 +120,7 @@ def test_manifest_fields_are_parsed():
     options = job_request.parse_options(
         {
             "text_columns": "comment_text",
-            "label_columns": ["toxic", "insult", "threat"],
+            "multi_hot_label_columns": ["toxic", "insult", "threat"],
             "hyperparameters": {"num_train_epochs": 5, "fp16": True},
             "instance_type": "ml.p4d.24xlarge",
             "instance_count": 2,
@@ -132,7 +132,7 @@ def test_manifest_fields_are_parsed():
         "manifest.json",
     )
     assert options.text_columns == ("comment_text",)
-    assert options.label_columns == ("toxic", "insult", "threat")
+    assert options.multi_hot_label_columns == ("toxic", "insult", "threat")
     assert options.instance_count == 2 and options.use_spot_instances is True
     assert options.run_id == "retry-2"
 
@@ -143,11 +143,16 @@ def test_manifest_fields_are_parsed():
         ([], "manifest.json must be a JSON object"),
         ({"text_column": "x"}, "unknown field(s) ['text_column']"),
         ({"text_columns": []}, "text_columns must be a column name or a non-empty list"),
-        ({"label_columns": ["a", "a"]}, "label_columns must be a column name or a non-empty list of unique"),
         (
-            {"text_columns": ["a"], "label_columns": ["a", "b"]},
-            "text_columns and label_columns overlap: ['a']",
+            {"multi_hot_label_columns": ["a", "a"]},
+            "multi_hot_label_columns must be a column name or a non-empty list of unique",
         ),
+        ({"label_column": ""}, "label_column must be a column name"),
+        (
+            {"label_column": "a", "multi_hot_label_columns": ["b"]},
+            "set label_column or multi_hot_label_columns",
+        ),
+        ({"text_columns": ["a"], "label_column": "a"}, "text_columns and the label columns overlap: ['a']"),
         ({"instance_type": "p3.2xlarge"}, "instance_type must be a SageMaker training instance type"),
         ({"instance_count": 0}, "instance_count must be an integer from 1 to 32"),
         ({"instance_count": True}, "instance_count must be an integer"),
@@ -177,7 +182,7 @@ def test_all_bad_fields_are_reported_at_once():
 
 
 def test_direct_request_overrides_the_manifest_field_by_field():
-    manifest = {"label_columns": ["toxic"], "hyperparameters": {"num_train_epochs": 3, "seed": 1}}
+    manifest = {"label_column": "labels", "hyperparameters": {"num_train_epochs": 3, "seed": 1}}
     request = {
         "dataset": "x",
         "version": "v1",
@@ -186,7 +191,7 @@ def test_direct_request_overrides_the_manifest_field_by_field():
     }
     merged = job_request.merge_request_into_manifest(manifest, request)
     assert merged == {
-        "label_columns": ["toxic"],
+        "label_column": "labels",
         "hyperparameters": {"num_train_epochs": 1, "seed": 1},
         "instance_count": 2,
     }
@@ -240,11 +245,11 @@ def test_label_names_file_must_exist_and_not_be_empty():
     assert problems == [f"label_names_file 'names.txt' not found under {PREFIX}"]
 
 
-def check_columns(name, content: bytes, columns=("text", "toxic"), size=None):
+def check_columns(name, content: bytes, columns=(("text",), ("toxic",)), size=None):
     split_file = dataset_check.SplitFile(
         "train", f"{PREFIX}{name}", len(content) if size is None else size, "e"
     )
-    return dataset_check.column_problems(split_file, content[: dataset_check.HEAD_BYTES], columns)
+    return dataset_check.column_problems(split_file, content[: dataset_check.HEAD_BYTES], list(columns))
 
 
 @pytest.mark.parametrize(
@@ -264,6 +269,31 @@ def test_good_headers_pass(name, content):
 def test_missing_columns_are_named_with_the_columns_found():
     assert check_columns("train.csv", b"comment,toxic\nhi,0\n") == [
         "train: train.csv: missing column(s) ['text']; found ['comment', 'toxic']"
+    ]
+
+
+def test_columns_required_follow_train_py_defaults_unless_named():
+    assert dataset_check.required_columns(None, None, None) == [("text", "sentence"), ("label", "labels")]
+    assert dataset_check.required_columns(("title", "body"), "tags", None) == [
+        ("title",),
+        ("body",),
+        ("tags",),
+    ]
+    assert dataset_check.required_columns(None, None, ("toxic", "insult")) == [
+        ("text", "sentence"),
+        ("toxic",),
+        ("insult",),
+    ]
+
+
+def test_default_columns_can_be_any_of_train_py_names():
+    defaults = dataset_check.required_columns(None, None, None)
+    assert check_columns("train.csv", b"sentence,label\nhi,toxic\n", defaults) == []
+    assert check_columns("train.csv", b"comment,tags\nhi,toxic\n", defaults) == [
+        "train: train.csv: no column named text or sentence (name the columns in the manifest); "
+        "found ['comment', 'tags']",
+        "train: train.csv: no column named label or labels (name the columns in the manifest); "
+        "found ['comment', 'tags']",
     ]
 
 
@@ -347,8 +377,6 @@ def test_request_is_script_mode_on_the_training_image():
         "train_file": "/opt/ml/input/data/train/train.csv",
         "validation_file": "/opt/ml/input/data/validation/validation.csv",
         "test_file": "/opt/ml/input/data/test/test.csv",
-        "text_column_names": "text",
-        "label_column_names": "labels",
         "output_dir": "/opt/ml/model",
         "num_train_epochs": 3,
         "learning_rate": 2e-5,
@@ -429,6 +457,21 @@ def test_label_names_file_becomes_a_channel():
         json.loads(request["HyperParameters"]["label_names_file"])
         == "/opt/ml/input/data/label_names/labels.txt"
     )
+
+
+def test_named_columns_become_train_py_arguments():
+    options = job_request.JobOptions(
+        text_columns=("title", "body"), multi_hot_label_columns=("toxic", "insult")
+    )
+    decoded = {k: json.loads(v) for k, v in build(options)["HyperParameters"].items()}
+    assert decoded["text_column_names"] == "title,body"
+    assert decoded["multi_hot_label_columns"] == "toxic,insult"
+    assert "label_column_name" not in decoded
+    decoded = {
+        k: json.loads(v)
+        for k, v in build(job_request.JobOptions(label_column="tags"))["HyperParameters"].items()
+    }
+    assert decoded["label_column_name"] == "tags"
 
 
 def test_request_options_override_stack_defaults():

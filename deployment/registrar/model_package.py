@@ -11,7 +11,8 @@ from typing import IO, Any
 
 from approval_gate import GATE_METRIC
 
-#: Where training/train.py's Trainer writes the evaluation metrics inside model.tar.gz.
+#: Where training/train.py writes its evaluation report inside model.tar.gz: the flat `name -> value`
+#: metrics it printed are under "metrics" (a plain Trainer `save_metrics` file has them at the top level).
 EVAL_RESULTS_MEMBER = "eval_results.json"
 METRICS_REPORT_NAME = "evaluation/metrics.json"
 #: CustomerMetadataProperties accept only these characters, up to 128 (keys) / 256 (values).
@@ -28,10 +29,12 @@ def metrics_from_final_metric_data(final_metric_data: list[dict[str, Any]]) -> d
 
 
 def metrics_from_eval_results(document: bytes) -> dict[str, float]:
-    """eval_results.json (the Trainer's `save_metrics("eval", ...)`) as {name: value}, numbers only."""
+    """eval_results.json as {name: value}, numbers only."""
     content = json.loads(document)
     if not isinstance(content, dict):
         raise ValueError(f"{EVAL_RESULTS_MEMBER} is not a JSON object")
+    if isinstance(content.get("metrics"), dict):
+        content = content["metrics"]
     return {
         name: float(value)
         for name, value in content.items()

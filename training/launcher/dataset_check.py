@@ -18,6 +18,9 @@ HEAD_RANGE = f"bytes=0-{HEAD_BYTES - 1}"
 SPLITS = ("train", "validation", "test")
 REQUIRED_SPLITS = ("train", "validation")
 FORMATS = {"csv": "csv", "tsv": "tsv", "json": "json", "jsonl": "json"}
+#: Columns training/train.py looks for when none are named (any one of each group will do).
+DEFAULT_TEXT_COLUMNS = ("text", "sentence")
+DEFAULT_LABEL_COLUMNS = ("label", "labels")
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,19 @@ def ignored_objects(objects: list[DataObject], prefix: str, files: dict[str, Spl
     return sorted(o.key[len(prefix) :] for o in objects if o.key not in used)
 
 
-def column_problems(split_file: SplitFile, head: bytes, required_columns: tuple[str, ...]) -> list[str]:
+def required_columns(
+    text_columns: tuple[str, ...] | None,
+    label_column: str | None,
+    multi_hot_label_columns: tuple[str, ...] | None,
+) -> list[tuple[str, ...]]:
+    """The columns every data file needs: each tuple is one requirement, met by any of its names."""
+    text = [(c,) for c in text_columns] if text_columns else [DEFAULT_TEXT_COLUMNS]
+    if multi_hot_label_columns:
+        return text + [(c,) for c in multi_hot_label_columns]
+    return [*text, (label_column,) if label_column else DEFAULT_LABEL_COLUMNS]
+
+
+def column_problems(split_file: SplitFile, head: bytes, required: list[tuple[str, ...]]) -> list[str]:
     """Check the header (CSV/TSV) or first record (JSON Lines) of a file from its first bytes."""
     whole_file = len(head) >= split_file.size
     where = f"{split_file.split}: {split_file.file_name}"
@@ -112,9 +127,14 @@ def column_problems(split_file: SplitFile, head: bytes, required_columns: tuple[
     except _UnreadableHead as error:
         return [f"{where}: {error}"]
     problems = []
-    missing = [c for c in required_columns if c not in columns]
+    missing = [names[0] for names in required if len(names) == 1 and names[0] not in columns]
     if missing:
         problems.append(f"{where}: missing column(s) {missing}; found {columns}")
+    for names in required:
+        if len(names) > 1 and not set(names) & set(columns):
+            problems.append(
+                f"{where}: no column named {' or '.join(names)} (name the columns in the manifest); found {columns}"
+            )
     if not has_rows:
         problems.append(f"{where}: has a header but no data rows")
     return problems

@@ -29,6 +29,7 @@ from dataset_check import (
     column_problems,
     ignored_objects,
     parse_label_names,
+    required_columns,
     select_split_files,
 )
 from job_request import (
@@ -134,7 +135,8 @@ def _launch(
         return _reject(aws, config, location.bucket, location.prefix, source, error.problems, trigger_id)
     objects = _list_objects(aws["s3"], location)
     files, problems = select_split_files(objects, location.prefix, job.label_names_file)
-    problems += _content_problems(aws["s3"], location, files, job.text_columns + job.label_columns)
+    columns = required_columns(job.text_columns, job.label_column, job.multi_hot_label_columns)
+    problems += _content_problems(aws["s3"], location, files, columns)
     problems += _label_names_problems(aws["s3"], location, job.label_names_file, objects)
     if problems:
         return _reject(aws, config, location.bucket, location.prefix, source, problems, trigger_id)
@@ -203,7 +205,7 @@ def _read_head(s3: Any, bucket: str, key: str) -> bytes:
 
 
 def _content_problems(
-    s3: Any, location: DatasetLocation, files: dict[str, SplitFile], columns: tuple[str, ...]
+    s3: Any, location: DatasetLocation, files: dict[str, SplitFile], columns: list[tuple[str, ...]]
 ) -> list[str]:
     problems = []
     for split_file in files.values():

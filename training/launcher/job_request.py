@@ -25,13 +25,12 @@ MAX_USER_HYPERPARAMETERS = 80
 MAX_HYPERPARAMETER_LENGTH = 2500
 #: SageMaker's MaxRuntimeInSeconds ceiling for a training job (28 days).
 MAX_RUNTIME_LIMIT_SECONDS = 28 * 24 * 3600
-#: Columns used when the manifest does not name them.
-DEFAULT_TEXT_COLUMNS = ("text",)
-DEFAULT_LABEL_COLUMNS = ("labels",)
 #: Fields a manifest (and a direct request) may set; anything else is a typo worth reporting.
+#: The column fields mean what training/train.py's hyperparameters of the same names mean.
 OPTION_FIELDS = (
     "text_columns",
-    "label_columns",
+    "label_column",
+    "multi_hot_label_columns",
     "label_names_file",
     "hyperparameters",
     "instance_type",
@@ -81,10 +80,14 @@ class DatasetLocation:
 
 @dataclass(frozen=True)
 class JobOptions:
-    """The optional knobs of a run; None means "use the stack's default"."""
+    """The optional knobs of a run; None means "use the default" (the stack's, or train.py's for columns)."""
 
-    text_columns: tuple[str, ...] = DEFAULT_TEXT_COLUMNS
-    label_columns: tuple[str, ...] = DEFAULT_LABEL_COLUMNS
+    #: Text column(s), joined when several (train.py default: `text` or `sentence`).
+    text_columns: tuple[str, ...] | None = None
+    #: One column holding each row's labels, e.g. `insult|threat` (train.py default: `label` or `labels`).
+    label_column: str | None = None
+    #: Or one 0/1 column per label, the column name being the label name.
+    multi_hot_label_columns: tuple[str, ...] | None = None
     label_names_file: str | None = None
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     instance_type: str | None = None
@@ -94,22 +97,6 @@ class JobOptions:
     distributed: bool | None = None
     max_runtime_seconds: int | None = None
     run_id: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """Canonical, JSON-serialisable form (used for the deterministic job name)."""
-        return {
-            "text_columns": list(self.text_columns),
-            "label_columns": list(self.label_columns),
-            "label_names_file": self.label_names_file,
-            "hyperparameters": dict(sorted(self.hyperparameters.items())),
-            "instance_type": self.instance_type,
-            "instance_count": self.instance_count,
-            "base_model": self.base_model,
-            "use_spot_instances": self.use_spot_instances,
-            "distributed": self.distributed,
-            "max_runtime_seconds": self.max_runtime_seconds,
-            "run_id": self.run_id,
-        }
 
 
 def location_from_manifest_key(bucket: str, key: str) -> DatasetLocation:
@@ -177,18 +164,19 @@ def parse_options(raw: Any, source: str, allowed_extra: tuple[str, ...] = ()) ->
         if name in raw and not ok:
             problems.append(f"{name} must be {expectation}, got {raw[name]!r}")
 
-    text_columns = _column_list(raw.get("text_columns", list(DEFAULT_TEXT_COLUMNS)))
-    check(
-        "text_columns", text_columns is not None, "a column name or a non-empty list of unique column names"
-    )
-    label_columns = _column_list(raw.get("label_columns", list(DEFAULT_LABEL_COLUMNS)))
-    check(
-        "label_columns", label_columns is not None, "a column name or a non-empty list of unique column names"
-    )
-    if text_columns and label_columns and set(text_columns) & set(label_columns):
-        problems.append(
-            f"text_columns and label_columns overlap: {sorted(set(text_columns) & set(label_columns))}"
-        )
+    column_list = "a column name or a non-empty list of unique column names"
+    text_columns = _column_list(raw.get("text_columns"))
+    check("text_columns", text_columns is not None, column_list)
+    label_column = raw.get("label_column")
+    check("label_column", isinstance(label_column, str) and bool(label_column.strip()), "a column name")
+    multi_hot = _column_list(raw.get("multi_hot_label_columns"))
+    check("multi_hot_label_columns", multi_hot is not None, column_list)
+    if "label_column" in raw and "multi_hot_label_columns" in raw:
+        problems.append("set label_column or multi_hot_label_columns, not both")
+    label_columns = set(multi_hot or ()) | ({label_column} if isinstance(label_column, str) else set())
+    if text_columns and set(text_columns) & label_columns:
+        overlap = sorted(set(text_columns) & label_columns)
+        problems.append(f"text_columns and the label columns overlap: {overlap}")
     names_file = raw.get("label_names_file")
     check(
         "label_names_file",
@@ -238,7 +226,8 @@ def parse_options(raw: Any, source: str, allowed_extra: tuple[str, ...] = ()) ->
         raise InvalidRequest(problems)
     return JobOptions(
         text_columns=text_columns,
-        label_columns=label_columns,
+        label_column=label_column,
+        multi_hot_label_columns=multi_hot,
         label_names_file=names_file,
         hyperparameters=dict(hyperparameters),
         instance_type=instance_type,
@@ -264,6 +253,7 @@ def _is_int(value: Any) -> bool:
 
 
 def _column_list(value: Any) -> tuple[str, ...] | None:
+    """A column name or a list of them as a tuple; None when absent or malformed (check() tells which)."""
     columns = [value] if isinstance(value, str) else value
     if (
         not isinstance(columns, list)

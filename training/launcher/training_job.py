@@ -36,17 +36,29 @@ CHECKPOINT_PREFIX = "checkpoints/"
 JOB_NAME_MAX = 63
 JOB_HASH_LENGTH = 10
 
-#: Metrics the training script prints one per line as `name=value` (training/train.py); SageMaker reads
-#: them from the job's log with these regexes into the console, CloudWatch and FinalMetricDataList.
+#: Metrics the training script prints one per line as `name=value` (training/metrics.py): the Trainer's logs
+#: while training (`loss`, per-epoch `eval_*`), then the final validation (`eval_*`, at the tuned thresholds
+#: and `_at_0.5`) and test (`test_*`) figures. SageMaker reads them from the job's log with these regexes into
+#: the console, CloudWatch and FinalMetricDataList (last value wins, i.e. the final figures).
 PRINTED_METRICS = (
+    "loss",
     "train_loss",
+    "epoch",
     "eval_loss",
     "eval_f1_macro",
     "eval_f1_micro",
+    "eval_f1_weighted",
     "eval_precision_macro",
     "eval_recall_macro",
+    "eval_roc_auc_macro",
+    "eval_subset_accuracy",
+    "eval_hamming_loss",
+    "eval_f1_macro_at_0.5",
+    "test_loss",
     "test_f1_macro",
     "test_f1_micro",
+    "test_roc_auc_macro",
+    "test_f1_macro_at_0.5",
 )
 NUMBER_PATTERN = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 
@@ -57,7 +69,8 @@ MANAGED_HYPERPARAMETERS = (
     "validation_file",
     "test_file",
     "text_column_names",
-    "label_column_names",
+    "label_column_name",
+    "multi_hot_label_columns",
     "label_names_file",
     "output_dir",
     "checkpoint_dir",
@@ -68,8 +81,9 @@ MANAGED_HYPERPARAMETERS = (
 class ResolvedJob:
     """JobOptions with every default filled in from the stack settings: what the job will really do."""
 
-    text_columns: tuple[str, ...]
-    label_columns: tuple[str, ...]
+    text_columns: tuple[str, ...] | None
+    label_column: str | None
+    multi_hot_label_columns: tuple[str, ...] | None
     label_names_file: str | None
     hyperparameters: dict[str, Any]
     instance_type: str
@@ -89,13 +103,14 @@ def resolve_job(options: JobOptions, config: LauncherConfig) -> ResolvedJob:
         raise InvalidRequest(
             [
                 f"hyperparameter(s) {clashes} are set by the launcher from the dataset layout; "
-                "use text_columns, label_columns, label_names_file or base_model instead"
+                "use text_columns, label_column, multi_hot_label_columns, label_names_file or base_model instead"
             ]
         )
     instance_count = options.instance_count or config.instance_count
     return ResolvedJob(
         text_columns=options.text_columns,
-        label_columns=options.label_columns,
+        label_column=options.label_column,
+        multi_hot_label_columns=options.multi_hot_label_columns,
         label_names_file=options.label_names_file,
         hyperparameters={**config.default_hyperparameters, **options.hyperparameters},
         instance_type=options.instance_type or config.instance_type,
@@ -112,7 +127,7 @@ def resolve_job(options: JobOptions, config: LauncherConfig) -> ResolvedJob:
 
 def metric_definitions() -> list[dict[str, str]]:
     """One SageMaker MetricDefinition per printed metric; `\\b` allows prefixes such as torchrun's `[rank0]:`."""
-    return [{"Name": name, "Regex": rf"\b{name}={NUMBER_PATTERN}"} for name in PRINTED_METRICS]
+    return [{"Name": name, "Regex": rf"\b{re.escape(name)}={NUMBER_PATTERN}"} for name in PRINTED_METRICS]
 
 
 def encode_hyperparameters(values: dict[str, Any]) -> dict[str, str]:
@@ -181,8 +196,12 @@ def build_create_training_job_request(
             _channel("label_names", f"s3://{location.bucket}/{location.prefix}{job.label_names_file}")
         )
         script_arguments["label_names_file"] = f"{CONTAINER_INPUT_DIR}/label_names/{job.label_names_file}"
-    script_arguments["text_column_names"] = ",".join(job.text_columns)
-    script_arguments["label_column_names"] = ",".join(job.label_columns)
+    if job.text_columns:
+        script_arguments["text_column_names"] = ",".join(job.text_columns)
+    if job.label_column:
+        script_arguments["label_column_name"] = job.label_column
+    if job.multi_hot_label_columns:
+        script_arguments["multi_hot_label_columns"] = ",".join(job.multi_hot_label_columns)
     script_arguments["output_dir"] = CONTAINER_MODEL_DIR
 
     sagemaker_settings: dict[str, Any] = {
