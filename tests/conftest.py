@@ -70,3 +70,34 @@ def cdk_app_variant(tmp_path_factory):
         initial_instance_count="2",
         max_instance_count="6",
     )
+
+
+@pytest.fixture(scope="session")
+def trained_run(tiny_bert_encoder_dir, tmp_path_factory):
+    """The real training entry point run once on the tiny BERT and the shipped moderation dataset (with test split).
+
+    Returns (TrainingRun, model_dir); the label order is that of the dataset's names file (= TINY_LABELS).
+    """
+    from tests.support.training import QUICK_TRAINING_ARGS, moderation_data_args, run_training
+
+    model_dir = tmp_path_factory.mktemp("trained") / "model"
+    run = run_training(
+        [
+            "--model_name_or_path",
+            str(tiny_bert_encoder_dir),
+            *moderation_data_args(),
+            "--label_names_file",
+            "labels.txt",
+            "--output_dir",
+            str(model_dir),
+            *QUICK_TRAINING_ARGS,
+        ]
+    )
+    assert run.returncode == 0, f"training failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+    return run, model_dir
+
+
+@pytest.fixture(scope="session")
+def trained_artifact_dir(trained_run):
+    """A model artifact written by the training entry point (tiny BERT, shipped dataset): model.tar.gz's content."""
+    return trained_run[1]
