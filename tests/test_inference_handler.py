@@ -492,3 +492,18 @@ def test_bad_input_gets_a_4xx_json_error_naming_the_problem(
     ERROR_VALIDATOR.validate(error)
     assert (answered, error["error"]) == (status, code), error
     assert named in error["message"]
+
+
+def test_the_artifact_of_the_training_entry_point_is_served_with_its_tuned_thresholds(trained_artifact_dir):
+    classifier = handler.model_fn(str(trained_artifact_dir))
+    config = json.loads((trained_artifact_dir / "config.json").read_text())
+    assert classifier.labels == [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
+    document = json.loads((trained_artifact_dir / "thresholds.json").read_text())
+    tuned, fallback = document["thresholds"], document["fallback"]
+    assert classifier.thresholds == {label: tuned.get(label, fallback) for label in classifier.labels}
+    response = classify(classifier, {"inputs": TEXTS, "parameters": {"return_all_scores": True}})
+    for prediction in response["predictions"]:
+        scores = prediction["scores"]
+        assert prediction["labels"] == [
+            label for label in scores if scores[label] >= classifier.thresholds[label]
+        ]
