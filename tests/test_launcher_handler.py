@@ -22,6 +22,7 @@ from tests.support.lambdas import lambda_module
 handler = lambda_module("launcher")
 launcher_config = lambda_module("launcher", "launcher_config")
 training_job = lambda_module("launcher", "training_job")
+aws_plumbing = lambda_module("launcher", "mlops_common.aws")
 BOTO3_CLIENTS = handler._clients
 
 DATASETS_BUCKET = "mlc-datasets"
@@ -181,12 +182,13 @@ def test_manifest_upload_starts_exactly_one_training_job(aws):
 
 def test_lambda_handler_builds_its_own_clients(aws, monkeypatch):
     monkeypatch.setattr(handler, "_clients", BOTO3_CLIENTS)
-    BOTO3_CLIENTS.cache_clear()
+    aws_plumbing.aws_clients.cache_clear()  # clients made inside this test's moto
     event = upload(aws, {"train.csv": TRAIN_CSV, "validation.csv": VALIDATION_CSV})
     try:
         assert handler.lambda_handler(event, None)["status"] == "started"
+        assert handler._clients(REGION) is handler._clients(REGION)  # reused across invocations
     finally:
-        BOTO3_CLIENTS.cache_clear()
+        aws_plumbing.aws_clients.cache_clear()
     assert len(training_jobs(aws)) == 1
 
 

@@ -15,12 +15,10 @@ endpoint from that parameter. Either way the SSM parameter records the deployed 
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 from deployer_config import DeployerConfig
 from deployment_plan import (
@@ -35,6 +33,7 @@ from deployment_plan import (
     model_name,
     traffic_routing,
 )
+from mlops_common.aws import aws_clients, describe_or_none
 from mlops_common.notifications import notify
 
 logger = logging.getLogger()
@@ -46,10 +45,8 @@ ENDPOINT_EVENTS = ("SageMaker Endpoint State Change", "SageMaker Endpoint Deploy
 DEFAULT_VARIANT = "AllTraffic"
 
 
-@functools.cache
 def _clients(region: str) -> dict[str, Any]:
-    services = ("sagemaker", "ssm", "sns", "cloudformation", "application-autoscaling")
-    return {name: boto3.client(name, region_name=region) for name in services}
+    return aws_clients(region, ("sagemaker", "ssm", "sns", "cloudformation", "application-autoscaling"))
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -79,14 +76,14 @@ def deploy(aws: dict[str, Any], config: DeployerConfig, package_arn: str, reason
             "message": f"model package is {package.get('ModelApprovalStatus')}; only Approved packages are deployed",
         }
     model = ApprovedModel.from_description(package)
-    endpoint = _describe_endpoint(aws["sagemaker"], config.endpoint_name)
-    if endpoint is None:
-        return _first_deployment(aws, config, model, reason)
     summary = {
         "model_package_arn": model.package_arn,
         "model_data_url": model.model_data_url,
         "reason": reason,
     }
+    endpoint = describe_or_none(aws["sagemaker"].describe_endpoint, EndpointName=config.endpoint_name)
+    if endpoint is None:
+        return _first_deployment(aws, config, model, summary)
     if endpoint["EndpointStatus"] != "InService":
         result = {
             **summary,
@@ -94,13 +91,7 @@ def deploy(aws: dict[str, Any], config: DeployerConfig, package_arn: str, reason
             "message": f"endpoint {config.endpoint_name} is {endpoint['EndpointStatus']}; nothing was changed. "
             f"Deploy it once the endpoint is InService: python -m deployment.cli deploy {model.package_arn}",
         }
-        notify(
-            aws["sns"],
-            config.notification_topic_arn,
-            f"Deployment not started: {config.endpoint_name}",
-            result,
-        )
-        return result
+        return _tell(aws, config, "Deployment not started", result)
     live = _live_variant(aws["sagemaker"], endpoint)
     if live["model_data_url"] == model.model_data_url:
         _record(aws["ssm"], config, model.model_data_url)
@@ -112,10 +103,7 @@ def deploy(aws: dict[str, Any], config: DeployerConfig, package_arn: str, reason
     )
     if conflict:
         result = {**summary, "status": "refused", "message": conflict}
-        notify(
-            aws["sns"], config.notification_topic_arn, f"Deployment refused: {config.endpoint_name}", result
-        )
-        return result
+        return _tell(aws, config, "Deployment refused", result)
 
     fleet_size = green_fleet_size(config, live["instance_count"])
     new_model = _ensure_model(aws["sagemaker"], model, config)
@@ -134,14 +122,13 @@ def deploy(aws: dict[str, Any], config: DeployerConfig, package_arn: str, reason
         "traffic_routing": traffic_routing(config, fleet_size),
         "rollback_alarms": list(config.rollback_alarm_names),
     }
-    notify(aws["sns"], config.notification_topic_arn, f"Deployment started: {config.endpoint_name}", result)
     logger.info("Blue/green update of %s to %s", config.endpoint_name, model.package_arn)
-    return result
+    return _tell(aws, config, "Deployment started", result)
 
 
 def reconcile_record(aws: dict[str, Any], config: DeployerConfig) -> dict[str, Any]:
     """After an update settles, record what the endpoint really serves (an auto-rollback keeps the old model)."""
-    endpoint = _describe_endpoint(aws["sagemaker"], config.endpoint_name)
+    endpoint = describe_or_none(aws["sagemaker"].describe_endpoint, EndpointName=config.endpoint_name)
     if endpoint is None or endpoint["EndpointStatus"] != "InService":
         return {"status": "ignored", "reason": f"endpoint is {endpoint and endpoint['EndpointStatus']}"}
     serving = _live_variant(aws["sagemaker"], endpoint)["model_data_url"]
@@ -157,22 +144,14 @@ def reconcile_record(aws: dict[str, Any], config: DeployerConfig) -> dict[str, A
         "message": "the endpoint serves a different model than recorded (a deployment was rolled back); "
         "the deployed-model parameter now names the model that is live",
     }
-    notify(
-        aws["sns"], config.notification_topic_arn, f"Deployment rolled back: {config.endpoint_name}", result
-    )
-    return result
+    return _tell(aws, config, "Deployment rolled back", result)
 
 
 def _first_deployment(
-    aws: dict[str, Any], config: DeployerConfig, model: ApprovedModel, reason: str
+    aws: dict[str, Any], config: DeployerConfig, model: ApprovedModel, summary: dict[str, Any]
 ) -> dict[str, Any]:
     """No endpoint yet: record the model, then let the serving stack create the endpoint from the record."""
     stack = aws["cloudformation"].describe_stacks(StackName=config.serving_stack_name)["Stacks"][0]
-    summary = {
-        "model_package_arn": model.package_arn,
-        "model_data_url": model.model_data_url,
-        "reason": reason,
-    }
     if stack["StackStatus"].endswith("_IN_PROGRESS"):
         result = {
             **summary,
@@ -180,13 +159,7 @@ def _first_deployment(
             "message": f"serving stack {config.serving_stack_name} is {stack['StackStatus']}; nothing was changed. "
             f"Retry when it settles: python -m deployment.cli deploy {model.package_arn}",
         }
-        notify(
-            aws["sns"],
-            config.notification_topic_arn,
-            f"Deployment not started: {config.endpoint_name}",
-            result,
-        )
-        return result
+        return _tell(aws, config, "Deployment not started", result)
     _record(aws["ssm"], config, model.model_data_url)
     try:
         stack_id = aws["cloudformation"].update_stack(**build_stack_update_request(stack))["StackId"]
@@ -199,29 +172,23 @@ def _first_deployment(
             "message": f"serving stack {config.serving_stack_name} saw no change although the endpoint is missing; "
             "check its DeployedModelDataUrl parameter and Condition (see docs/MLOPS.md)",
         }
-        notify(aws["sns"], config.notification_topic_arn, f"Deployment stuck: {config.endpoint_name}", result)
-        return result
+        return _tell(aws, config, "Deployment stuck", result)
     result = {
         **summary,
         "status": "creating_endpoint",
         "stack_id": stack_id,
         "endpoint_name": config.endpoint_name,
     }
-    notify(
-        aws["sns"], config.notification_topic_arn, f"First deployment started: {config.endpoint_name}", result
-    )
     logger.info("Serving stack %s updated to create %s", config.serving_stack_name, config.endpoint_name)
+    return _tell(aws, config, "First deployment started", result)
+
+
+def _tell(
+    aws: dict[str, Any], config: DeployerConfig, subject: str, result: dict[str, Any]
+) -> dict[str, Any]:
+    """Notify the platform engineers of `result` (subject + endpoint name) and return it."""
+    notify(aws["sns"], config.notification_topic_arn, f"{subject}: {config.endpoint_name}", result)
     return result
-
-
-def _describe_endpoint(sagemaker: Any, name: str) -> dict[str, Any] | None:
-    try:
-        return sagemaker.describe_endpoint(EndpointName=name)
-    except ClientError as error:
-        # The endpoint name is fixed by the stack, so a ValidationException here means "no such endpoint".
-        if error.response["Error"]["Code"] == "ValidationException":
-            return None
-        raise
 
 
 def _live_variant(sagemaker: Any, endpoint: dict[str, Any]) -> dict[str, Any]:
@@ -248,7 +215,8 @@ def _is_scalable(autoscaling: Any, config: DeployerConfig, variant_name: str) ->
 
 def _ensure_model(sagemaker: Any, model: ApprovedModel, config: DeployerConfig) -> str:
     name = model_name(model, config)
-    if not _exists(lambda: sagemaker.describe_model(ModelName=name)):
+    # Deterministic names: a retry reuses what an earlier attempt created.
+    if describe_or_none(sagemaker.describe_model, ModelName=name) is None:
         sagemaker.create_model(**build_create_model_request(model, config, name))
     return name
 
@@ -262,22 +230,11 @@ def _ensure_endpoint_config(
     config: DeployerConfig,
 ) -> str:
     name = endpoint_config_name(model, model_name_, variant, fleet_size, config)
-    if not _exists(lambda: sagemaker.describe_endpoint_config(EndpointConfigName=name)):
+    if describe_or_none(sagemaker.describe_endpoint_config, EndpointConfigName=name) is None:
         sagemaker.create_endpoint_config(
             **build_create_endpoint_config_request(config, model_name_, name, variant, fleet_size)
         )
     return name
-
-
-def _exists(describe: Any) -> bool:
-    """Deterministic names make retries reuse what an earlier attempt created."""
-    try:
-        describe()
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ValidationException":
-            return False
-        raise
-    return True
 
 
 def _recorded(ssm: Any, config: DeployerConfig) -> str:

@@ -9,14 +9,13 @@ Trigger: EventBridge "SageMaker Training Job State Change" (Completed, Failed, S
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 from typing import Any
 
-import boto3
 from approval_gate import GATE_METRIC, DeployedModel, GateDecision, decide
 from botocore.exceptions import ClientError
+from mlops_common.aws import aws_clients
 from mlops_common.notifications import notify
 from mlops_common.s3_uri import s3_uri, split_s3_uri
 from model_package import (
@@ -40,9 +39,8 @@ NO_MODEL = "none"
 MAX_PACKAGES_SEARCHED = 100
 
 
-@functools.cache
 def _clients(region: str) -> dict[str, Any]:
-    return {name: boto3.client(name, region_name=region) for name in ("s3", "sagemaker", "sns", "ssm")}
+    return aws_clients(region, ("s3", "sagemaker", "sns", "ssm"))
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

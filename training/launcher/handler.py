@@ -13,14 +13,12 @@ data and an SNS notification; the data files themselves are only ever read.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 from dataset_check import (
     HEAD_RANGE,
@@ -45,6 +43,7 @@ from job_request import (
     parse_options,
 )
 from launcher_config import LauncherConfig
+from mlops_common.aws import aws_clients, describe_or_none
 from mlops_common.notifications import notify
 from training_job import build_create_training_job_request, resolve_job, training_job_name
 
@@ -57,9 +56,8 @@ MAX_MANIFEST_BYTES = 1024 * 1024
 PERMANENT_SAGEMAKER_ERRORS = ("ValidationException", "ResourceLimitExceeded")
 
 
-@functools.cache
 def _clients(region: str) -> dict[str, Any]:
-    return {name: boto3.client(name, region_name=region) for name in ("s3", "sagemaker", "sns")}
+    return aws_clients(region, ("s3", "sagemaker", "sns"))
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -142,7 +140,7 @@ def _launch(
         return _reject(aws, config, location.bucket, location.prefix, source, problems, trigger_id)
 
     name = training_job_name(config.name_prefix, location, trigger_id, files, job)
-    existing = _describe_training_job(aws["sagemaker"], name)
+    existing = describe_or_none(aws["sagemaker"].describe_training_job, TrainingJobName=name)
     if existing is not None:
         return _already_started(existing)
     request = build_create_training_job_request(config, location, files, job, name)
@@ -151,7 +149,9 @@ def _launch(
     except ClientError as error:
         code = error.response["Error"]["Code"]
         if code == "ResourceInUse":  # a concurrent delivery of the same event won the race
-            return _already_started(_describe_training_job(aws["sagemaker"], name))
+            return _already_started(
+                describe_or_none(aws["sagemaker"].describe_training_job, TrainingJobName=name)
+            )
         if code in PERMANENT_SAGEMAKER_ERRORS:
             reason = f"SageMaker refused the training job: {error.response['Error'].get('Message', code)}"
             return _reject(aws, config, location.bucket, location.prefix, source, [reason], trigger_id)
@@ -224,16 +224,6 @@ def _label_names_problems(
         return []  # no file asked for, or select_split_files already reported it missing / empty
     _, problems = parse_label_names(_read_head(s3, location.bucket, names_object.key), names_file)
     return problems
-
-
-def _describe_training_job(sagemaker: Any, name: str) -> dict[str, Any] | None:
-    try:
-        return sagemaker.describe_training_job(TrainingJobName=name)
-    except ClientError as error:
-        # Job names are valid by construction, so a ValidationException here means "no such job".
-        if error.response["Error"]["Code"] == "ValidationException":
-            return None
-        raise
 
 
 def _already_started(job: dict[str, Any] | None) -> dict[str, Any]:
