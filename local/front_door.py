@@ -5,8 +5,8 @@ API Gateway answers unknown routes), 415 unless the body is application/json, 41
 400 with {"error","message"} when the body breaks inference/request_schema.json (the schema the gateway's
 request validator uses), then forwards the unchanged body to the model server's /invocations. The container's
 4xx come back as 400 with its body; its 5xx and connection failures as 502/503/504 with a generic body, so no
-internals leak. Error codes are the API Gateway response types in lower case (BAD_REQUEST_BODY ->
-bad_request_body). No authorizer: local mode has no AWS identity.
+internals leak. Error codes and fixed messages are the stage's (stacks/api.py; a test keeps them equal). No
+authorizer: local mode has no AWS identity.
 
     python -m local.front_door --backend http://127.0.0.1:8081 --port 8080
 """
@@ -33,6 +33,16 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 INTEGRATION_TIMEOUT_SECONDS = 29.0
 #: Validation messages may quote the offending value: keep them short.
 MAX_MESSAGE_CHARS = 300
+
+#: Error codes (and fixed messages) of the deployed stage's gateway and integration responses.
+INVALID_REQUEST = "invalid_request"  # BAD_REQUEST_BODY; a container 4xx whose body is not JSON
+MISSING_AUTHENTICATION = "missing_authentication"  # MISSING_AUTHENTICATION_TOKEN, also for unknown routes
+REQUEST_TOO_LARGE = "request_too_large"
+CLIENT_ERROR = "client_error"  # DEFAULT_4XX
+UNSUPPORTED_MEDIA_TYPE = ("unsupported_media_type", "Send the request body as application/json.")
+TIMEOUT = ("timeout", "The classifier did not answer in time. Try again with fewer texts.")
+MODEL_ERROR = ("model_error", "The model could not process the request.")  # container 5xx
+UNAVAILABLE = ("service_unavailable", "The classifier is not available right now. Try again later.")
 
 
 @dataclass(frozen=True)
@@ -72,46 +82,33 @@ class RequestChecker:
         if (method, route_path) != ROUTE:
             return Answer.error(
                 403,
-                "missing_authentication_token",
-                f"Missing Authentication Token: no route {method} {route_path} (the API has POST /classify only)",
+                MISSING_AUTHENTICATION,
+                f"Missing Authentication Token (no route {method} {route_path}: the API has POST /classify only)",
             )
         media_type = (content_type or "").split(";", 1)[0].strip().lower()
         if media_type != "application/json":
-            return Answer.error(
-                415,
-                "unsupported_media_type",
-                f"Content-Type must be application/json, got {content_type or 'none'}",
-            )
+            return Answer.error(415, *UNSUPPORTED_MEDIA_TYPE)
         try:
             document = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-            return Answer.error(400, "bad_request_body", _shorten(f"body is not valid UTF-8 JSON: {exc}"))
+            return Answer.error(400, INVALID_REQUEST, _shorten(f"body is not valid UTF-8 JSON: {exc}"))
         error = jsonschema.exceptions.best_match(self.validator.iter_errors(document))
         if error is not None:
             return Answer.error(
-                400, "bad_request_body", _shorten(f"{_json_path(error.absolute_path)}: {error.message}")
+                400, INVALID_REQUEST, _shorten(f"{_json_path(error.absolute_path)}: {error.message}")
             )
         return None
 
 
 def container_error_answer(status: int, body: bytes) -> Answer:
-    """Map the model server's error to what the stage returns: 4xx -> 400 with its body, 5xx -> generic 502."""
+    """The stage's answer to a container error: a 4xx is a 400 with the container's JSON body (a body that is not
+    JSON gets wrapped), a 5xx a generic 502 (no internals)."""
     if status >= 500:
-        return Answer.error(502, "integration_failure", "The model server failed to answer this request.")
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        parsed = None
-    if (
-        isinstance(parsed, dict)
-        and isinstance(parsed.get("error"), str)
-        and isinstance(parsed.get("message"), str)
-    ):
-        return Answer(400, json.dumps({"error": parsed["error"], "message": parsed["message"]}).encode())
-    message = parsed.get("message") if isinstance(parsed, dict) else body.decode("utf-8", errors="replace")
-    return Answer.error(
-        400, "model_rejected_request", _shorten(str(message or "rejected by the model server"))
-    )
+        return Answer.error(502, *MODEL_ERROR)
+    text = body.decode("utf-8", errors="replace").strip()
+    if text.startswith("{"):
+        return Answer(400, text.encode())
+    return Answer.error(400, INVALID_REQUEST, _shorten(text or "rejected by the model"))
 
 
 class ModelServerBackend:
@@ -129,11 +126,9 @@ class ModelServerBackend:
         try:
             response = session.post(self.invocations_url, data=body, headers=headers, timeout=self.timeout)
         except requests.Timeout:
-            return Answer.error(504, "integration_timeout", "The model server did not answer in time.")
+            return Answer.error(504, *TIMEOUT)
         except requests.ConnectionError:
-            return Answer.error(
-                503, "service_unavailable", "The model server is not available; try again later."
-            )
+            return Answer.error(503, *UNAVAILABLE)
         if response.status_code == 200:
             return Answer(200, response.content)
         return container_error_answer(response.status_code, response.content)
@@ -184,17 +179,17 @@ def _handler_class(checker: RequestChecker, backend: ModelServerBackend) -> type
         def _read_body(self) -> bytes | Answer:
             if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
                 self.close_connection = True
-                return Answer.error(411, "length_required", "send the body with a Content-Length header")
+                return Answer.error(411, CLIENT_ERROR, "send the body with a Content-Length header")
             try:
                 length = int(self.headers.get("Content-Length") or 0)
             except ValueError:
                 self.close_connection = True
-                return Answer.error(400, "bad_request_body", "Content-Length is not a number")
+                return Answer.error(400, CLIENT_ERROR, "Content-Length is not a number")
             if length > MAX_BODY_BYTES:
                 # The body stays unread, so this connection cannot carry another request.
                 self.close_connection = True
                 return Answer.error(
-                    413, "request_too_large", f"body is {length} bytes; the limit is {MAX_BODY_BYTES}"
+                    413, REQUEST_TOO_LARGE, f"body is {length} bytes; the limit is {MAX_BODY_BYTES}"
                 )
             return self.rfile.read(max(length, 0))
 
@@ -210,7 +205,7 @@ def _handler_class(checker: RequestChecker, backend: ModelServerBackend) -> type
         def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
             """Requests http.server refuses before routing (bad request line, unknown method): JSON too."""
             self.close_connection = True
-            self._send(Answer.error(code, "bad_request", message or HTTPStatus(code).phrase))
+            self._send(Answer.error(code, CLIENT_ERROR, message or HTTPStatus(code).phrase))
 
         def _send(self, answer: Answer) -> None:
             self.send_response(answer.status)

@@ -191,11 +191,11 @@ def test_throttling_after_every_attempt_raises_with_the_servers_body():
 
 
 def test_400_is_not_retried_and_carries_the_error_body():
-    rejected = always(400, {}, {"error": "bad_request_body", "message": "inputs: [] is too short"})
+    rejected = always(400, {}, {"error": "invalid_request", "message": "inputs: [] is too short"})
     with FakeHttpServer(rejected) as server, pytest.raises(InvalidRequestError) as caught:
         Client(server.url, sleep=RecordedSleeps()).classify(["a"])
     assert len(server.requests) == 1
-    assert caught.value.error == "bad_request_body"
+    assert caught.value.error == "invalid_request"
     assert "too short" in str(caught.value)
 
 

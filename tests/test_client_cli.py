@@ -107,14 +107,14 @@ def test_server_error_body_is_printed_and_exit_code_is_1(capsys):
         return (
             400,
             {},
-            {"error": "bad_request_body", "message": "parameters.top_k: 0 is less than the minimum of 1"},
+            {"error": "invalid_request", "message": "parameters.top_k: 0 is less than the minimum of 1"},
         )
 
     with FakeHttpServer(rejecting) as server:
         code, _ = run_cli(["classify", "x", "--url", server.url, "--auth", "none", "--top-k", "0"])
     assert code == 1
     assert (
-        "HTTP 400 bad_request_body: parameters.top_k: 0 is less than the minimum of 1"
+        "HTTP 400 invalid_request: parameters.top_k: 0 is less than the minimum of 1"
         in capsys.readouterr().err
     )
 

@@ -10,9 +10,11 @@ import pytest
 import requests
 
 from classifier_client import Client, InvalidRequestError, ServiceError
+from local import front_door
 from local.front_door import (
     MAX_BODY_BYTES,
     REQUEST_SCHEMA_PATH,
+    Answer,
     FrontDoor,
     RequestChecker,
     container_error_answer,
@@ -71,17 +73,17 @@ def test_valid_bodies_pass(body):
         ({"inputs": ["x"] * 257}, "inputs"),
     ],
 )
-def test_schema_violations_are_400_bad_request_body_naming_the_field(body, path_in_message):
+def test_schema_violations_are_400_invalid_request_naming_the_field(body, path_in_message):
     status, error = check(body)
     assert status == 400
-    assert error["error"] == "bad_request_body"
+    assert error["error"] == "invalid_request"
     assert path_in_message in error["message"]
 
 
 @pytest.mark.parametrize("raw", [b"{", b"", b"\xff\xfe", b'{"inputs": NaN}', b"[" * 100_000])
 def test_malformed_json_is_400(raw):
     status, error = check(raw)
-    assert (status, error["error"]) == (400, "bad_request_body")
+    assert (status, error["error"]) == (400, "invalid_request")
     assert error["message"].startswith("body is not valid UTF-8 JSON")
 
 
@@ -97,7 +99,7 @@ def test_long_values_are_not_echoed_in_full():
 )
 def test_other_routes_are_403_missing_authentication_token(method, path):
     status, error = check({"inputs": "x"}, method=method, path=path)
-    assert (status, error["error"]) == (403, "missing_authentication_token")
+    assert (status, error["error"]) == (403, "missing_authentication")
     assert f"{method} {path}" in error["message"]
 
 
@@ -114,19 +116,12 @@ def test_json_with_charset_is_accepted():
 
 
 def test_container_4xx_becomes_400_with_the_containers_error_body():
-    answer = container_error_answer(
-        422, b'{"error": "too_long", "message": "inputs[0] is too long", "trace": "x"}'
-    )
-    assert (answer.status, json.loads(answer.body)) == (
+    body = b'{"error": "unknown_label", "message": "parameters.thresholds: unknown label(s) [x]"}'
+    assert container_error_answer(422, body) == Answer(400, body)
+    wrapped = container_error_answer(400, b"plain text refusal")
+    assert (wrapped.status, json.loads(wrapped.body)) == (
         400,
-        {"error": "too_long", "message": "inputs[0] is too long"},
-    )
-    other = container_error_answer(
-        400, b'{"code": 400, "type": "PredictionException", "message": "bad input"}'
-    )
-    assert (other.status, json.loads(other.body)) == (
-        400,
-        {"error": "model_rejected_request", "message": "bad input"},
+        {"error": "invalid_request", "message": "plain text refusal"},
     )
 
 
@@ -136,8 +131,8 @@ def test_container_5xx_becomes_502_without_internals():
     )
     assert answer.status == 502
     assert json.loads(answer.body) == {
-        "error": "integration_failure",
-        "message": "The model server failed to answer this request.",
+        "error": "model_error",
+        "message": "The model could not process the request.",
     }
 
 
@@ -191,10 +186,10 @@ def test_chunked_bodies_and_garbage_request_lines_get_json_errors():
         with socket.create_connection(("127.0.0.1", port)) as raw:
             raw.sendall(b"BREW /classify HTTP/1.1\r\nHost: x\r\n\r\n")
             reply = raw.recv(4096).decode()
-    assert (chunked.status_code, chunked.json()["error"]) == (411, "length_required")
+    assert (chunked.status_code, chunked.json()["error"]) == (411, "client_error")
     status_line, _, body = reply.partition("\r\n\r\n")
     assert status_line.startswith("HTTP/1.1 501")
-    assert json.loads(body)["error"] == "bad_request"
+    assert json.loads(body)["error"] == "client_error"
 
 
 def test_model_server_failures_map_to_502_503_504():
@@ -213,10 +208,10 @@ def test_model_server_failures_map_to_502_503_504():
         down = requests.post(door.url + "/classify", json={"inputs": "x"})
     with FakeHttpServer(slow) as backend, FrontDoor(backend.url, timeout=0.5) as door:
         timed_out = requests.post(door.url + "/classify", json={"inputs": "x"})
-    assert (crashed.status_code, crashed.json()["error"]) == (502, "integration_failure")
+    assert (crashed.status_code, crashed.json()["error"]) == (502, "model_error")
     assert "secret" not in crashed.text
     assert (down.status_code, down.json()["error"]) == (503, "service_unavailable")
-    assert (timed_out.status_code, timed_out.json()["error"]) == (504, "integration_timeout")
+    assert (timed_out.status_code, timed_out.json()["error"]) == (504, "timeout")
 
 
 def test_the_client_talks_to_the_front_door():
@@ -226,8 +221,31 @@ def test_the_client_talks_to_the_front_door():
         with pytest.raises(InvalidRequestError) as rejected:
             client.classify(["a"], top_k=0)
     assert [p.labels for p in result] == [("toxic",)] * 3
-    assert (rejected.value.status, rejected.value.error) == (400, "bad_request_body")
+    assert (rejected.value.status, rejected.value.error) == (400, "invalid_request")
     assert "parameters.top_k" in rejected.value.message
     with FrontDoor(backend.url) as door, pytest.raises(ServiceError) as unavailable:
         Client(door.url, max_attempts=2, sleep=lambda seconds: None).classify(["a"])
     assert unavailable.value.status == 503
+
+
+def test_error_codes_and_messages_are_the_deployed_stages():
+    """The stage's gateway and integration responses (stacks/api.py) and the front door's must not drift."""
+    from stacks import api
+
+    gateway = {name: code for name, (code, _) in api.GATEWAY_ERRORS.items()}
+    assert gateway["BAD_REQUEST_BODY"] == front_door.INVALID_REQUEST
+    assert gateway["MISSING_AUTHENTICATION_TOKEN"] == front_door.MISSING_AUTHENTICATION
+    assert gateway["REQUEST_TOO_LARGE"] == front_door.REQUEST_TOO_LARGE
+    assert gateway["DEFAULT_4XX"] == front_door.CLIENT_ERROR
+    fixed = {
+        "UNSUPPORTED_MEDIA_TYPE": front_door.UNSUPPORTED_MEDIA_TYPE,
+        "INTEGRATION_TIMEOUT": front_door.TIMEOUT,
+    }
+    for name, (code, message) in fixed.items():
+        assert api.GATEWAY_ERRORS[name] == (code, json.dumps(message))
+    assert json.loads(api.UNAVAILABLE_BODY) == dict(
+        zip(("error", "message"), front_door.UNAVAILABLE, strict=True)
+    )
+    model_error = next(line for line in api.MODEL_ERROR_TEMPLATE.splitlines() if "model_error" in line)
+    assert json.loads(model_error) == dict(zip(("error", "message"), front_door.MODEL_ERROR, strict=True))
+    assert '{"error": "invalid_request"' in api.MODEL_ERROR_TEMPLATE  # a container 4xx that is not JSON

@@ -35,6 +35,8 @@ from local.front_door import FrontDoor
 from tools.openapi import OUTPUT
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
+#: Generous timeouts: a shared, busy CI machine must not turn a slow answer into a 504 or a client timeout.
+MODEL_TIMEOUT_SECONDS = 120
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -57,7 +59,10 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def front_door_url(tiny_artifact_dir):
-    with serve_model_dir(tiny_artifact_dir) as server, FrontDoor(server.url) as door:
+    with (
+        serve_model_dir(tiny_artifact_dir) as server,
+        FrontDoor(server.url, timeout=MODEL_TIMEOUT_SECONDS) as door,
+    ):
         yield door.url
 
 
@@ -70,7 +75,7 @@ def test_generated_bodies_get_no_5xx_and_invalid_ones_a_4xx_error(front_door_url
     @FUZZ_SETTINGS
     @given(case=operation.as_strategy(generation_mode=mode))
     def fuzz(case):
-        response = case.call(base_url=front_door_url, session=session)
+        response = case.call(base_url=front_door_url, session=session, timeout=MODEL_TIMEOUT_SECONDS + 30)
         statuses[response.status_code] += 1
         case.validate_response(response, checks=CHECKS)
 
@@ -96,7 +101,9 @@ BODIES = st.binary(max_size=300) | st.text(max_size=300).map(str.encode)
 @given(method=METHODS, path=PATHS, content_type=CONTENT_TYPES, body=BODIES)
 def test_malformed_http_requests_get_a_4xx_json_error(front_door_url, method, path, content_type, body):
     headers = {"Content-Type": content_type} if content_type else {}
-    response = requests.request(method, front_door_url + path, data=body, headers=headers, timeout=30)
+    response = requests.request(
+        method, front_door_url + path, data=body, headers=headers, timeout=MODEL_TIMEOUT_SECONDS + 30
+    )
     assert response.status_code < 500, (response.status_code, response.text)
     if response.status_code == 200:  # a body that happens to be a valid request
         assert (method, path) == ("POST", "/classify")

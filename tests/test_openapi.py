@@ -59,8 +59,8 @@ def test_every_error_status_has_the_error_body_and_security_offers_sigv4_or_api_
 
 
 @pytest.mark.parametrize(
-    "code", ["bad_request_body", "missing_authentication_token", "request_too_large", "unsupported_media_type",
-             "integration_failure", "integration_timeout", "service_unavailable", "model_rejected_request"]
+    "code", ["invalid_request", "missing_authentication", "request_too_large", "unsupported_media_type",
+             "model_error", "timeout", "service_unavailable", "client_error"]
 )  # fmt: skip
 def test_the_front_doors_error_codes_fit_the_error_schema(document, code):
     validator = jsonschema.Draft4Validator(document["components"]["schemas"]["Error"])
