@@ -30,13 +30,13 @@ JSON = "application/json"
 #: Integration response for InvokeEndpoint's ModelError (HTTP 424): the container answered with an error.
 #: A container 4xx (bad input) reaches the caller as 400 with the container's own JSON body; a container 5xx
 #: becomes a generic 502. A body that is not JSON is wrapped so the caller always gets {"error","message"}.
-MODEL_ERROR_TEMPLATE = """#set($original = $input.path('$.OriginalStatusCode'))
+MODEL_ERROR_TEMPLATE = r"""#set($original = $input.path('$.OriginalStatusCode'))
 #if($original >= 400 && $original < 500)
 #set($message = $input.path('$.OriginalMessage'))
 #if($message.trim().startsWith("{"))
 $message
 #else
-{"error": "invalid_request", "message": "$util.escapeJavaScript($message)"}
+{"error": "invalid_request", "message": "$util.escapeJavaScript($message).replaceAll("\\'", "'")"}
 #end
 #else
 #set($context.responseOverride.status = 502)

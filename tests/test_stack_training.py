@@ -1,0 +1,263 @@
+"""Training stack: launcher, registrar and deployer Lambdas, their triggers, permissions and packaging.
+
+Assertions on the template synthesized once per session (tests/conftest.py: cdk_app). The Lambda code itself
+is tested by the MLOps tests; here: that each function is wired as the briefing's contract 6 says.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from stacks.monitoring import rollback_alarm_names
+from stacks.training_launcher import SOURCE_TARBALL
+from tests.support.cdk_app import REPO_ROOT, as_list, flatten, policy_statements
+
+CONTRACT_ENVIRONMENT = {
+    "Launcher": {
+        "DATASETS_BUCKET", "MODELS_BUCKET", "SAGEMAKER_ROLE_ARN", "TRAINING_IMAGE_URI", "TRAINING_SOURCE_S3_URI",
+        "KMS_KEY_ARN", "NOTIFICATION_TOPIC_ARN", "NAME_PREFIX", "TRAINING_INSTANCE_TYPE", "TRAINING_INSTANCE_COUNT",
+        "BASE_MODEL_ID", "MAX_RUNTIME_SECONDS", "USE_SPOT_INSTANCES", "DEFAULT_HYPERPARAMETERS",
+    },
+    "Registrar": {
+        "MODEL_PACKAGE_GROUP_NAME", "INFERENCE_IMAGE_URI", "NOTIFICATION_TOPIC_ARN", "MIN_MACRO_F1",
+        "MAX_F1_REGRESSION", "DEPLOYED_MODEL_PARAMETER", "NAME_PREFIX", "MODELS_BUCKET",
+    },
+    "Deployer": {
+        "ENDPOINT_NAME", "SAGEMAKER_ROLE_ARN", "INFERENCE_IMAGE_URI", "INSTANCE_TYPE", "INITIAL_INSTANCE_COUNT",
+        "KMS_KEY_ARN", "ROLLBACK_ALARM_NAMES", "CANARY_PERCENT", "WAIT_INTERVAL_SECONDS", "DEPLOYED_MODEL_PARAMETER",
+        "SERVING_STACK_NAME", "NOTIFICATION_TOPIC_ARN", "MODEL_ENVIRONMENT",
+    },
+}  # fmt: skip
+CODE_DIRS = {
+    "Launcher": "training/launcher",
+    "Registrar": "deployment/registrar",
+    "Deployer": "deployment/deployer",
+}
+
+
+def _function(cdk_app, name: str) -> tuple[str, dict]:
+    functions = cdk_app.resources("training", "AWS::Lambda::Function")
+    (match,) = [(k, v) for k, v in functions.items() if name in k]
+    return match
+
+
+def _role_statements(cdk_app, function_name: str) -> list[dict]:
+    _, function = _function(cdk_app, function_name)
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    template = cdk_app.templates["training"]
+    policies = [
+        rid
+        for rid, r in template["Resources"].items()
+        if r["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in r["Properties"].get("Roles", [])
+    ]
+    return [s for rid, s in policy_statements(template) if rid in policies]
+
+
+def _env(cdk_app, name: str) -> dict:
+    return _function(cdk_app, name)[1]["Properties"]["Environment"]["Variables"]
+
+
+@pytest.mark.parametrize("name", sorted(CONTRACT_ENVIRONMENT))
+def test_function_is_hardened_and_has_the_contract_environment(cdk_app, name):
+    _, function = _function(cdk_app, name)
+    props = function["Properties"]
+    assert props["Handler"] == "handler.lambda_handler"
+    assert props["Runtime"] == "python3.11"
+    assert CONTRACT_ENVIRONMENT[name] <= set(props["Environment"]["Variables"])
+    assert "KmsKeyArn" in props and "DeadLetterConfig" in props and "LoggingConfig" in props
+    (layer,) = props["Layers"]
+    assert flatten(layer) == (
+        "arn:${AWS::Partition}:lambda:${AWS::Region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:27"
+    )
+    role = cdk_app.templates["training"]["Resources"][props["Role"]["Fn::GetAtt"][0]]
+    assert "ManagedPolicyArns" not in role["Properties"]
+
+
+@pytest.mark.parametrize("name", sorted(CODE_DIRS))
+def test_each_function_is_packaged_from_its_own_directory_alone(cdk_app, name):
+    _, function = _function(cdk_app, name)
+    asset_dir = cdk_app.outdir / f"asset.{function['Properties']['Code']['S3Key'].removesuffix('.zip')}"
+    source = REPO_ROOT / CODE_DIRS[name]
+    packaged = {p.relative_to(asset_dir).as_posix() for p in asset_dir.rglob("*") if p.is_file()}
+    expected = {
+        p.relative_to(source).as_posix()
+        for p in source.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc" and "tests" not in p.parts
+    }
+    assert "handler.py" in packaged
+    assert packaged == expected
+
+
+def test_environment_values_follow_the_configuration(cdk_app):
+    launcher = _env(cdk_app, "Launcher")
+    assert launcher["TRAINING_INSTANCE_TYPE"] == "ml.g4dn.xlarge"
+    assert launcher["USE_SPOT_INSTANCES"] == "false"
+    assert launcher["MAX_RUNTIME_SECONDS"] == "14400"
+    assert (
+        flatten(launcher["TRAINING_IMAGE_URI"])
+        == "${Map:DlcImagesMapping90D55EFE:${AWS::Region}:trainingUri}"
+    )
+    registrar = _env(cdk_app, "Registrar")
+    assert registrar["MIN_MACRO_F1"] == "0.5" and registrar["MODEL_PACKAGE_GROUP_NAME"] == "textclf-models"
+    assert registrar["DEPLOYED_MODEL_PARAMETER"] == "/textclf/deployed-model/model-data-url"
+    deployer = _env(cdk_app, "Deployer")
+    assert deployer["ENDPOINT_NAME"] == "textclf-endpoint"
+    assert deployer["SERVING_STACK_NAME"] == "textclf-serving"
+    assert deployer["ENDPOINT_VOLUME_KMS_KEY_ARN"] == ""  # g4dn: local NVMe storage, no volume key allowed
+    assert '"SAGEMAKER_PROGRAM": "inference.py"' in deployer["MODEL_ENVIRONMENT"]
+
+
+def test_rollback_alarm_names_match_the_serving_stack_alarms(cdk_app):
+    names = _env(cdk_app, "Deployer")["ROLLBACK_ALARM_NAMES"].split(",")
+    assert names == rollback_alarm_names(cdk_app.application.config)
+    serving_alarms = {
+        a["Properties"]["AlarmName"] for a in cdk_app.resources("serving", "AWS::CloudWatch::Alarm").values()
+    }
+    assert set(names) <= serving_alarms
+
+
+def test_training_source_is_the_packaged_tarball_asset(cdk_app):
+    uri = flatten(_env(cdk_app, "Launcher")["TRAINING_SOURCE_S3_URI"])
+    assert uri.startswith("s3://cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}/")
+    object_key = uri.rsplit("/", 1)[1]
+    (staged,) = [
+        p
+        for p in cdk_app.outdir.glob("asset.*.tar.gz")
+        if p.name.startswith(f"asset.{object_key.split('.')[0]}")
+    ]
+    assert staged.read_bytes() == SOURCE_TARBALL.read_bytes()
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(staged.read_bytes()))) as archive:
+        names = archive.getnames()
+    assert "train.py" in names and not [n for n in names if n.startswith("training/launcher/")]
+    assert Path(SOURCE_TARBALL).is_relative_to(REPO_ROOT / "build")
+
+
+def test_sagemaker_role_may_read_exactly_the_source_object(cdk_app):
+    uri = flatten(_env(cdk_app, "Launcher")["TRAINING_SOURCE_S3_URI"])
+    (statement,) = [
+        s
+        for rid, s in policy_statements(cdk_app.templates["training"])
+        if rid.startswith("TrainingLauncherSageMakerReads")
+    ]
+    assert statement["Action"] == "s3:GetObject"
+    assert flatten(statement["Resource"]).endswith("/" + uri.rsplit("/", 1)[1])
+
+
+def test_manifest_upload_rule_triggers_the_launcher(cdk_app):
+    rules = cdk_app.resources("training", "AWS::Events::Rule")
+    (rule,) = [r for k, r in rules.items() if "DatasetManifestUploaded" in k]
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["source"] == ["aws.s3"] and pattern["detail-type"] == ["Object Created"]
+    assert [flatten(n) for n in pattern["detail"]["bucket"]["name"]] == [
+        "textclf-datasets-${AWS::AccountId}-${AWS::Region}"
+    ]
+    assert pattern["detail"]["object"]["key"] == [{"wildcard": "datasets/*/*/manifest.json"}]
+    launcher_id, _ = _function(cdk_app, "Launcher")
+    assert [t["Arn"] for t in rule["Properties"]["Targets"]] == [{"Fn::GetAtt": [launcher_id, "Arn"]}]
+    permissions = cdk_app.resources("training", "AWS::Lambda::Permission").values()
+    assert any(
+        p["Properties"]["FunctionName"] == {"Fn::GetAtt": [launcher_id, "Arn"]}
+        and p["Properties"]["Principal"] == "events.amazonaws.com"
+        for p in permissions
+    )
+
+
+def test_operators_get_a_policy_to_invoke_the_launcher_directly(cdk_app):
+    (policy,) = cdk_app.resources("training", "AWS::IAM::ManagedPolicy").values()
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    launcher_id, _ = _function(cdk_app, "Launcher")
+    assert statement["Action"] == "lambda:InvokeFunction"
+    assert statement["Resource"] == {"Fn::GetAtt": [launcher_id, "Arn"]}
+
+
+def test_training_state_rule_triggers_the_registrar_for_this_apps_jobs(cdk_app):
+    rules = cdk_app.resources("training", "AWS::Events::Rule")
+    (rule,) = [r for k, r in rules.items() if "TrainingJobFinished" in k]
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["detail-type"] == ["SageMaker Training Job State Change"]
+    assert pattern["detail"] == {
+        "TrainingJobName": [{"prefix": "textclf-"}],
+        "TrainingJobStatus": ["Completed", "Failed", "Stopped"],
+    }
+    registrar_id, _ = _function(cdk_app, "Registrar")
+    assert rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [registrar_id, "Arn"]}
+
+
+def test_approval_rule_triggers_the_deployer_for_this_group(cdk_app):
+    (group,) = cdk_app.resources("training", "AWS::SageMaker::ModelPackageGroup").values()
+    assert group["Properties"]["ModelPackageGroupName"] == "textclf-models"
+    rules = cdk_app.resources("training", "AWS::Events::Rule")
+    (rule,) = [r for k, r in rules.items() if "ModelPackageApproved" in k]
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["detail-type"] == ["SageMaker Model Package State Change"]
+    assert pattern["detail"] == {
+        "ModelPackageGroupName": ["textclf-models"],
+        "ModelApprovalStatus": ["Approved"],
+    }
+    deployer_id, _ = _function(cdk_app, "Deployer")
+    assert rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [deployer_id, "Arn"]}
+
+
+def test_training_failures_have_an_alarm(cdk_app):
+    (alarm,) = cdk_app.resources("training", "AWS::CloudWatch::Alarm").values()
+    props = alarm["Properties"]
+    assert props["AlarmName"] == "textclf-training-failures"
+    assert props["Namespace"] == "AWS/Events" and props["MetricName"] == "TriggeredRules"
+    rules = cdk_app.resources("training", "AWS::Events::Rule")
+    (failed_id,) = [k for k in rules if "TrainingJobFailed" in k]
+    assert props["Dimensions"] == [{"Name": "RuleName", "Value": {"Ref": failed_id}}]
+    assert rules[failed_id]["Properties"]["EventPattern"]["detail"]["TrainingJobStatus"] == ["Failed"]
+    assert props["AlarmActions"]
+
+
+def _pass_role_statements(statements: list[dict]) -> list[dict]:
+    return [s for s in statements if "iam:PassRole" in as_list(s["Action"])]
+
+
+def test_launcher_passes_only_the_sagemaker_role_only_to_sagemaker(cdk_app):
+    statements = _role_statements(cdk_app, "Launcher")
+    (pass_role,) = _pass_role_statements(statements)
+    assert pass_role["Action"] == "iam:PassRole"
+    assert flatten(pass_role["Resource"]).startswith(
+        "${Import:textclf-data:ExportsOutputFnGetAttSageMakerExecutionRole"
+    )
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    (create,) = [s for s in statements if "sagemaker:CreateTrainingJob" in as_list(s["Action"])]
+    assert flatten(create["Resource"]).endswith(":training-job/textclf-*")
+    (put,) = [s for s in statements if "s3:PutObject" in as_list(s["Action"])]
+    assert flatten(put["Resource"]).endswith("/datasets/*/_rejected.json")
+    assert not [s for s in statements if "s3:DeleteObject" in as_list(s["Action"])]
+
+
+def test_deployer_updates_only_the_serving_stack_and_passes_roles_narrowly(cdk_app):
+    statements = _role_statements(cdk_app, "Deployer")
+    (update,) = [s for s in statements if "cloudformation:UpdateStack" in as_list(s["Action"])]
+    assert (
+        flatten(update["Resource"])
+        == "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/textclf-serving/*"
+    )
+    passed = {
+        s["Condition"]["StringEquals"]["iam:PassedToService"]: flatten(s["Resource"])
+        for s in _pass_role_statements(statements)
+    }
+    assert set(passed) == {"sagemaker.amazonaws.com", "cloudformation.amazonaws.com"}
+    assert "cfn-exec-role" in passed["cloudformation.amazonaws.com"]
+    (endpoint,) = [s for s in statements if "sagemaker:UpdateEndpoint" in as_list(s["Action"])]
+    assert flatten(endpoint["Resource"]).endswith(":endpoint/textclf-endpoint")
+    (ssm,) = [s for s in statements if "ssm:PutParameter" in as_list(s["Action"])]
+    assert "Import:" in flatten(ssm["Resource"])
+
+
+def test_registrar_registers_only_into_its_group(cdk_app):
+    statements = _role_statements(cdk_app, "Registrar")
+    (register,) = [s for s in statements if "sagemaker:CreateModelPackage" in as_list(s["Action"])]
+    assert sorted(flatten(r).rsplit(":", 1)[1] for r in register["Resource"]) == [
+        "model-package-group/textclf-models",
+        "model-package/textclf-models/*",
+    ]
+    assert not _pass_role_statements(statements)
