@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import Aws, Fn, Stack
+from aws_cdk import Aws, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -58,6 +58,8 @@ class ModelRegistry(Construct):
             model_package_group_name=group_name,
             model_package_group_description=f"{config.name_prefix}: multi-label text classifiers, gated on macro-F1",
         )
+        # Registered models are kept like the buckets (CloudFormation cannot delete a non-empty group anyway).
+        self.group.apply_removal_policy(RemovalPolicy.RETAIN)
         group_arn = sagemaker_arn(f"model-package-group/{group_name}")
         packages_arn = sagemaker_arn(f"model-package/{group_name}/*")
         training_jobs = sagemaker_arn(f"training-job/{config.name_prefix}-*")

@@ -191,6 +191,7 @@ def test_training_state_rule_triggers_the_registrar_for_this_apps_jobs(cdk_app):
 def test_approval_rule_triggers_the_deployer_for_this_group(cdk_app):
     (group,) = cdk_app.resources("training", "AWS::SageMaker::ModelPackageGroup").values()
     assert group["Properties"]["ModelPackageGroupName"] == "textclf-models"
+    assert group["DeletionPolicy"] == "Retain"
     rules = cdk_app.resources("training", "AWS::Events::Rule")
     (rule,) = [r for k, r in rules.items() if "ModelPackageApproved" in k]
     pattern = rule["Properties"]["EventPattern"]
