@@ -7,6 +7,7 @@ SageMaker passes them as strings (`--do_train True`); HfArgumentParser reads tho
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import torch
@@ -228,6 +229,10 @@ class MultiLabelTrainingArguments(TrainingArguments):
         self.model_dir = self.output_dir
         self.checkpoint_dir = self.checkpoint_dir or f"{self.output_dir.rstrip('/')}-checkpoints"
         self.output_dir = self.checkpoint_dir
+        if not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            # torchrun without GPUs: accelerate joins the processes (gloo DDP) only when told it runs on CPU;
+            # otherwise every process would train alone, and all of them would write the artifact.
+            self.use_cpu = True
         if (
             self.auto_mixed_precision
             and not (self.fp16 or self.bf16 or self.use_cpu)

@@ -12,15 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from scipy.special import expit
-from sklearn.metrics import (
-    accuracy_score,
-    f1_score,
-    hamming_loss,
-    precision_recall_fscore_support,
-    precision_score,
-    recall_score,
-    roc_auc_score,
-)
+from sklearn.metrics import roc_auc_score
 from transformers import EvalPrediction, TrainerCallback
 
 from training.thresholds import tune_thresholds
@@ -47,23 +39,44 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
 def multilabel_metrics(
     y_true: np.ndarray, scores: np.ndarray, thresholds: np.ndarray | float, label_names: Sequence[str]
 ) -> dict:
-    """Aggregate metrics plus per-label precision/recall/F1/support at the given threshold(s)."""
+    """Aggregate metrics plus per-label precision/recall/F1/support at the given threshold(s).
+
+    Computed from per-label counts (undefined ratios count as 0, like sklearn's zero_division=0), which also holds
+    for a single label, where sklearn would switch to binary averaging over the classes 0 and 1.
+    """
     thresholds = np.broadcast_to(np.asarray(thresholds, dtype=float), (len(label_names),))
-    y_true = y_true.astype(int)
-    y_pred = (scores >= thresholds).astype(int)
+    truth = y_true.astype(bool)
+    predicted = scores >= thresholds
+    true_positives = (truth & predicted).sum(axis=0)
+    support = truth.sum(axis=0)
+    precision = _ratio(true_positives, predicted.sum(axis=0))
+    recall = _ratio(true_positives, support)
+    f1 = _ratio(2 * true_positives, predicted.sum(axis=0) + support)
+    row_true_positives = (truth & predicted).sum(axis=1)
+    by_average = {
+        "micro": (
+            _ratio(true_positives.sum(), predicted.sum()),
+            _ratio(true_positives.sum(), support.sum()),
+            _ratio(2 * true_positives.sum(), predicted.sum() + support.sum()),
+        ),
+        "macro": (precision.mean(), recall.mean(), f1.mean()),
+        "weighted": tuple(
+            _ratio((values * support).sum(), support.sum()) for values in (precision, recall, f1)
+        ),
+        "samples": (
+            _ratio(row_true_positives, predicted.sum(axis=1)).mean(),
+            _ratio(row_true_positives, truth.sum(axis=1)).mean(),
+            _ratio(2 * row_true_positives, predicted.sum(axis=1) + truth.sum(axis=1)).mean(),
+        ),
+    }
     metrics: dict = {}
-    for average in AVERAGES:
-        metrics[f"f1_{average}"] = float(f1_score(y_true, y_pred, average=average, zero_division=0))
-        metrics[f"precision_{average}"] = float(
-            precision_score(y_true, y_pred, average=average, zero_division=0)
+    for measure, position in (("f1", 2), ("precision", 0), ("recall", 1)):
+        metrics.update(
+            {f"{measure}_{average}": float(values[position]) for average, values in by_average.items()}
         )
-        metrics[f"recall_{average}"] = float(recall_score(y_true, y_pred, average=average, zero_division=0))
-    metrics["roc_auc_macro"] = _roc_auc_macro(y_true, scores)
-    metrics["subset_accuracy"] = float(accuracy_score(y_true, y_pred))
-    metrics["hamming_loss"] = float(hamming_loss(y_true, y_pred))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, average=None, zero_division=0
-    )
+    metrics["roc_auc_macro"] = _roc_auc_macro(truth, scores)
+    metrics["subset_accuracy"] = float((truth == predicted).all(axis=1).mean())
+    metrics["hamming_loss"] = float((truth != predicted).mean())
     metrics["per_label"] = {
         name: {
             "f1": float(f1[index]),
@@ -75,6 +88,17 @@ def multilabel_metrics(
         for index, name in enumerate(label_names)
     }
     return metrics
+
+
+def _ratio(numerator, denominator):
+    """numerator / denominator, 0 where the denominator is 0."""
+    numerator, denominator = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
+    return np.divide(
+        numerator,
+        denominator,
+        out=np.zeros(np.broadcast(numerator, denominator).shape),
+        where=denominator > 0,
+    )
 
 
 def _roc_auc_macro(y_true: np.ndarray, scores: np.ndarray) -> float | None:

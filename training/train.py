@@ -19,8 +19,6 @@ import sys
 from functools import partial
 from pathlib import Path
 
-import numpy as np
-import torch
 import transformers
 from transformers import (
     AutoConfig,
@@ -28,7 +26,6 @@ from transformers import (
     AutoTokenizer,
     DataCollatorWithPadding,
     HfArgumentParser,
-    Trainer,
     set_seed,
 )
 from transformers.trainer_utils import get_last_checkpoint
@@ -36,18 +33,18 @@ from transformers.trainer_utils import get_last_checkpoint
 from training import sagemaker_env
 from training.arguments import DataTrainingArguments, ModelArguments, MultiLabelTrainingArguments
 from training.artifacts import check_output_dir, write_model_artifact
-from training.data import EncodedSplit, Split, load_data
+from training.data import EncodedSplit, load_data
 from training.errors import TrainingInputError
 from training.metrics import (
     MetricLinesCallback,
     metric_lines,
     print_metric_lines,
-    sigmoid,
     split_report,
     trainer_metrics,
 )
 from training.model_card import model_card
 from training.thresholds import tune_thresholds
+from training.trainer import MultiLabelTrainer, predict_scores, weighted_bce_loss
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
         test_dataset = encode(data.test) if data.test else None
 
         # Train, evaluating every epoch; the checkpoint with the best validation macro-F1 is kept.
-        trainer = Trainer(
+        trainer = MultiLabelTrainer(
             model=model,
             args=training_args,
             train_dataset=train_dataset,
@@ -123,7 +120,11 @@ def main(argv: list[str] | None = None) -> None:
                 min_positives=training_args.threshold_min_positives,
                 fallback=training_args.fallback_threshold,
             ),
-            compute_loss_func=weighted_bce_loss(data.train, label_names, training_args),
+            compute_loss_func=weighted_bce_loss(
+                data.train.multi_hot(label_names), label_names, training_args.max_pos_weight
+            )
+            if training_args.use_pos_weight
+            else None,  # None: the model's own BCE-with-logits loss
             callbacks=[MetricLinesCallback()],
         )
         train_metrics = {}
@@ -133,25 +134,20 @@ def main(argv: list[str] | None = None) -> None:
 
         # Evaluate the best model, tune the per-label thresholds on validation, score test at those thresholds.
         trainer.compute_metrics = None  # the final metrics are computed below, from the predicted scores
-        validation_scores, validation_loss = predict_scores(trainer, validation_dataset, "eval")
-        validation_truth = data.validation.multi_hot(label_names)
+        scored = {"validation": predict_scores(trainer, validation_dataset, "eval")}
+        if test_dataset is not None:
+            scored["test"] = predict_scores(trainer, test_dataset, "test")
         choice = tune_thresholds(
-            validation_truth,
-            validation_scores,
+            scored["validation"].truth,
+            scored["validation"].scores,
             label_names,
             training_args.threshold_min_positives,
             training_args.fallback_threshold,
         )
         reports = {
-            "validation": split_report(
-                validation_truth, validation_scores, choice.thresholds, label_names, validation_loss
-            )
+            split: split_report(result.truth, result.scores, choice.thresholds, label_names, result.loss)
+            for split, result in scored.items()
         }
-        if test_dataset is not None:
-            test_scores, test_loss = predict_scores(trainer, test_dataset, "test")
-            reports["test"] = split_report(
-                data.test.multi_hot(label_names), test_scores, choice.thresholds, label_names, test_loss
-            )
         metrics = {}
         for split, report in reports.items():
             metrics.update(metric_lines(SPLIT_PREFIXES[split], report))
@@ -256,36 +252,6 @@ def effective_max_seq_length(requested: int, tokenizer) -> int:
             tokenizer.model_max_length,
         )
     return min(requested, tokenizer.model_max_length)
-
-
-def weighted_bce_loss(train: Split, label_names: list[str], training_args: MultiLabelTrainingArguments):
-    """With use_pos_weight: BCE whose positives of label j weigh negatives_j / positives_j (capped), so that rare
-    labels are not drowned by their negatives. Without it: None, the model's own BCE-with-logits loss."""
-    if not training_args.use_pos_weight:
-        return None
-    truth = train.multi_hot(label_names)
-    positives = truth.sum(axis=0)
-    negatives = len(truth) - positives
-    pos_weight = torch.tensor(
-        np.minimum(negatives / np.maximum(positives, 1), training_args.max_pos_weight), dtype=torch.float32
-    )
-    logger.info(
-        "pos_weight: %s", dict(zip(label_names, np.round(pos_weight.numpy(), 2).tolist(), strict=True))
-    )
-
-    def loss(outputs, labels, num_items_in_batch=None):
-        logits = outputs["logits"]
-        return torch.nn.functional.binary_cross_entropy_with_logits(
-            logits, labels.to(logits.dtype), pos_weight=pos_weight.to(logits.device, logits.dtype)
-        )
-
-    return loss
-
-
-def predict_scores(trainer: Trainer, dataset: EncodedSplit, prefix: str) -> tuple[np.ndarray, float]:
-    """Sigmoid scores of every example (all processes' predictions gathered) and the split's loss."""
-    prediction = trainer.predict(dataset, metric_key_prefix=prefix)
-    return sigmoid(prediction.predictions), prediction.metrics[f"{prefix}_loss"]
 
 
 if __name__ == "__main__":
