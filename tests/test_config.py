@@ -134,3 +134,30 @@ def test_synth_entry_point_stops_with_one_clear_message(tmp_path):
     assert len(errors) == 1
     assert "serving_instance_type='ml.t2.medium'" in errors[0] and "ml.g4dn.xlarge" in errors[0]
     assert not list(tmp_path.glob("*.template.json"))
+
+
+def test_cdk_cli_synth_coerces_command_line_values(tmp_path):
+    """The real CLI (`cdk synth`, as `make synth` runs it) with `-c` overrides, which arrive as strings."""
+    env = {
+        **os.environ,
+        "CDK_DISABLE_CLI_TELEMETRY": "true",
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+    }
+    result = subprocess.run(
+        [str(REPO_ROOT / "node_modules/.bin/cdk"), "synth", "--quiet", "--output", str(tmp_path),
+         "-c", "max_instance_count=8", "-c", "api_auth=iam_and_api_key", "-c", "use_spot_instances=true"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "No model_data_url is configured" in result.stderr
+    serving = json.loads((tmp_path / "textclf-serving.template.json").read_text())["Resources"]
+    (target,) = [r for r in serving.values() if r["Type"] == "AWS::ApplicationAutoScaling::ScalableTarget"]
+    assert target["Properties"]["MaxCapacity"] == 8
+    (method,) = [r for r in serving.values() if r["Type"] == "AWS::ApiGateway::Method"]
+    assert (
+        method["Properties"]["AuthorizationType"] == "AWS_IAM"
+        and method["Properties"]["ApiKeyRequired"] is True
+    )
+    training = json.loads((tmp_path / "textclf-training.template.json").read_text())["Resources"]
+    launcher = [r for k, r in training.items() if r["Type"] == "AWS::Lambda::Function" and "Launcher" in k]
+    assert launcher[0]["Properties"]["Environment"]["Variables"]["USE_SPOT_INSTANCES"] == "true"
