@@ -17,7 +17,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from tests.support.aws import REGION, SnsInbox, fake_credentials, record_requests
-from tests.support.lambdas import lambda_module
+from tests.support.lambdas import REPO_ROOT, lambda_module
 
 handler = lambda_module("launcher")
 launcher_config = lambda_module("launcher", "launcher_config")
@@ -454,3 +454,24 @@ def test_bad_data_named_by_a_direct_request_is_rejected_like_an_upload(aws):
     assert result["status"] == "rejected"
     assert rejection_record(aws)["source"] == "job request"
     assert training_jobs(aws) == []
+
+
+def test_the_shipped_moderation_dataset_is_accepted_as_the_readme_uploads_it(aws):
+    """README "MLOps flow" step 2, on the dataset the project ships."""
+    shipped = REPO_ROOT / "examples" / "data" / "moderation"
+    files = {path.name: path.read_bytes() for path in sorted(shipped.iterdir()) if path.is_file()}
+    event = upload(aws, files, manifest={"label_column": "labels", "label_names_file": "labels.txt"})
+
+    result = handler.lambda_handler(event, None)
+
+    assert result["status"] == "started", result
+    job = aws.clients["sagemaker"].describe_training_job(TrainingJobName=result["training_job_name"])
+    hyperparameters = {k: json.loads(v) for k, v in job["HyperParameters"].items()}
+    assert hyperparameters["label_column_name"] == "labels"
+    assert hyperparameters["label_names_file"] == "/opt/ml/input/data/label_names/labels.txt"
+    assert {c["ChannelName"] for c in job["InputDataConfig"]} == {
+        "train",
+        "validation",
+        "test",
+        "label_names",
+    }
