@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 from aws_cdk import Aws, CfnOutput, Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
@@ -23,7 +22,9 @@ from stacks.config import AppConfig
 from stacks.encryption import encrypted_log_group
 from stacks.lambdas import REPO_ROOT
 
-REQUEST_SCHEMA_PATH = REPO_ROOT / "inference" / "request_schema.json"
+#: The inference handler's schemas, one source of truth: the request model validates bodies, the response and
+#: error models document what POST /classify answers.
+SCHEMA_DIR = REPO_ROOT / "inference"
 STAGE_NAME = "v1"
 JSON = "application/json"
 
@@ -72,14 +73,6 @@ GATEWAY_ERRORS: dict[str, tuple[str, str]] = {
     "DEFAULT_5XX": ("server_error", "$context.error.messageString"),
 }
 
-ERROR_SCHEMA = {
-    "$schema": "http://json-schema.org/draft-04/schema#",
-    "title": "Error",
-    "type": "object",
-    "required": ["error", "message"],
-    "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
-}
-
 
 def json_schema(document: dict) -> apigw.JsonSchema:
     """Convert a JSON Schema (draft-04) document into CDK's JsonSchema, keyword by keyword."""
@@ -112,8 +105,8 @@ def json_schema(document: dict) -> apigw.JsonSchema:
     return apigw.JsonSchema(**kwargs)
 
 
-def load_request_schema(path: Path = REQUEST_SCHEMA_PATH) -> dict:
-    return json.loads(path.read_text())
+def load_schema(name: str) -> dict:
+    return json.loads((SCHEMA_DIR / f"{name}_schema.json").read_text())
 
 
 class ClassifyApi(Construct):
@@ -140,14 +133,15 @@ class ClassifyApi(Construct):
                 data_trace_enabled=False,  # never log request bodies: they are customer text
             ),
         )
-        request_model = self.api.add_model(
-            "ClassifyRequest",
-            content_type=JSON,
-            model_name="ClassifyRequest",
-            schema=json_schema(load_request_schema()),
-        )
-        error_model = self.api.add_model(
-            "Error", content_type=JSON, model_name="Error", schema=json_schema(ERROR_SCHEMA)
+        request_model, response_model, error_model = (
+            self.api.add_model(
+                name, content_type=JSON, model_name=name, schema=json_schema(load_schema(schema))
+            )
+            for name, schema in (
+                ("ClassifyRequest", "request"),
+                ("ClassifyResponse", "response"),
+                ("Error", "error"),
+            )
         )
         validator = self.api.add_request_validator(
             "Validator", validate_request_body=True, validate_request_parameters=True
@@ -214,7 +208,7 @@ class ClassifyApi(Construct):
             request_models={JSON: request_model},
             request_validator=validator,
             method_responses=[
-                apigw.MethodResponse(status_code="200", response_models={JSON: apigw.Model.EMPTY_MODEL}),
+                apigw.MethodResponse(status_code="200", response_models={JSON: response_model}),
                 *(
                     apigw.MethodResponse(status_code=code, response_models={JSON: error_model})
                     for code in ("400", "502", "503")

@@ -26,15 +26,8 @@ CONDITIONAL_TYPES = (
     "AWS::ApplicationAutoScaling::ScalableTarget",
     "AWS::ApplicationAutoScaling::ScalingPolicy",
 )
-ERROR_BODY = {
-    "type": "object",
-    "required": ["error", "message"],
-    "additionalProperties": False,
-    "properties": {
-        "error": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
-        "message": {"type": "string"},
-    },
-}
+#: The error body contract, as the inference handler publishes it.
+ERROR_BODY = json.loads((REPO_ROOT / "inference" / "error_schema.json").read_text())
 
 
 def _one(app, resource_type: str) -> dict:
@@ -187,13 +180,20 @@ def test_integration_role_may_only_invoke_this_endpoint(cdk_app):
     )
 
 
-def test_request_model_is_the_inference_request_schema(cdk_app):
+@pytest.mark.parametrize(
+    ("model", "schema"),
+    [("ClassifyRequest", "request"), ("ClassifyResponse", "response"), ("Error", "error")],
+)
+def test_api_models_are_the_inference_schema_files(cdk_app, model, schema):
     models = {
         m["Properties"]["Name"]: m for m in cdk_app.resources("serving", "AWS::ApiGateway::Model").values()
     }
-    schema_file = json.loads((REPO_ROOT / "inference" / "request_schema.json").read_text())
-    assert models["ClassifyRequest"]["Properties"]["Schema"] == schema_file
-    assert models["ClassifyRequest"]["Properties"]["ContentType"] == "application/json"
+    schema_file = json.loads((REPO_ROOT / "inference" / f"{schema}_schema.json").read_text())
+    assert models[model]["Properties"]["Schema"] == schema_file
+    assert models[model]["Properties"]["ContentType"] == "application/json"
+
+
+def test_request_body_is_validated_against_the_request_model(cdk_app):
     method = _method(cdk_app)
     model_id = method["RequestModels"]["application/json"]["Ref"]
     assert cdk_app.templates["serving"]["Resources"][model_id]["Properties"]["Name"] == "ClassifyRequest"
@@ -304,8 +304,13 @@ def test_endpoint_faults_become_503_with_a_generic_body(cdk_app, pattern):
 
 
 def test_method_declares_every_status_it_can_return(cdk_app):
-    declared = {r["StatusCode"] for r in _method(cdk_app)["MethodResponses"]}
-    assert declared == {"200", "400", "502", "503"}
+    responses = {
+        r["StatusCode"]: r["ResponseModels"]["application/json"] for r in _method(cdk_app)["MethodResponses"]
+    }
+    assert set(responses) == {"200", "400", "502", "503"}
+    resources = cdk_app.templates["serving"]["Resources"]
+    names = {status: resources[model["Ref"]]["Properties"]["Name"] for status, model in responses.items()}
+    assert names == {"200": "ClassifyResponse", "400": "Error", "502": "Error", "503": "Error"}
 
 
 def test_gateway_responses_have_the_error_body_shape(cdk_app):
