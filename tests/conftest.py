@@ -101,3 +101,12 @@ def trained_run(tiny_bert_encoder_dir, tmp_path_factory):
 def trained_artifact_dir(trained_run):
     """A model artifact written by the training entry point (tiny BERT, shipped dataset): model.tar.gz's content."""
     return trained_run[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_server(tiny_artifact_dir):
+    """`tiny_artifact_dir` served by the toolkit and Multi Model Server, as the endpoint serves it (one per session)."""
+    from inference.local_server import serve_model_dir
+
+    with serve_model_dir(tiny_artifact_dir) as server:
+        yield server

@@ -30,7 +30,6 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from inference.local_server import serve_model_dir
 from local.front_door import FrontDoor
 from tools.openapi import OUTPUT
 
@@ -58,11 +57,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def front_door_url(tiny_artifact_dir):
-    with (
-        serve_model_dir(tiny_artifact_dir) as server,
-        FrontDoor(server.url, timeout=MODEL_TIMEOUT_SECONDS) as door,
-    ):
+def front_door_url(tiny_model_server):
+    with FrontDoor(tiny_model_server.url, timeout=MODEL_TIMEOUT_SECONDS) as door:
         yield door.url
 
 
