@@ -16,7 +16,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
-from tests.support.aws import REGION, SnsInbox, fake_credentials, record_requests
+from tests.support.aws import REGION, SnsInbox, fake_credentials, record_requests, serve_handler_from
 from tests.support.lambdas import lambda_module
 
 handler = lambda_module("deployer")
@@ -54,6 +54,17 @@ def config_with(**overrides):
 
 
 CONFIG = config_with()
+#: The serving stack re-applied as it is, for the first deployment: same template, every parameter kept.
+STACK_UPDATE = {
+    "StackName": STACK,
+    "UsePreviousTemplate": True,
+    "Parameters": [
+        {"ParameterKey": "DeployedModelDataUrl", "UsePreviousValue": True},
+        {"ParameterKey": "BootstrapVersion", "UsePreviousValue": True},
+    ],
+    "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+}
+
 MODEL = deployment_plan.ApprovedModel(
     package_arn=f"arn:aws:sagemaker:{REGION}:123456789012:model-package/{GROUP}/3",
     version=3,
@@ -230,15 +241,7 @@ def test_stack_update_reuses_template_and_every_parameter():
             {"ParameterKey": "BootstrapVersion", "ParameterValue": "/cdk-bootstrap/hnb659fds/version"},
         ],
     }
-    assert deployment_plan.build_stack_update_request(stack) == {
-        "StackName": STACK,
-        "UsePreviousTemplate": True,
-        "Parameters": [
-            {"ParameterKey": "DeployedModelDataUrl", "UsePreviousValue": True},
-            {"ParameterKey": "BootstrapVersion", "UsePreviousValue": True},
-        ],
-        "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
-    }
+    assert deployment_plan.build_stack_update_request(stack) == STACK_UPDATE
 
 
 # --- the handler --------------------------------------------------------------------------------------------
@@ -264,8 +267,6 @@ def aws(monkeypatch):
         clients["sagemaker"].create_model_package_group(ModelPackageGroupName=GROUP)
         clients["ssm"].put_parameter(Name=PARAMETER, Value="none", Type="String")
         topic_arn = clients["sns"].create_topic(Name="mlops")["TopicArn"]
-        for name, value in {**ENVIRONMENT, "NOTIFICATION_TOPIC_ARN": topic_arn}.items():
-            monkeypatch.setenv(name, value)
         update_client = boto3.client("sagemaker", region_name=REGION)
         cloudformation = boto3.client("cloudformation", region_name=REGION)
         handler_clients = {
@@ -275,7 +276,9 @@ def aws(monkeypatch):
             "cloudformation": cloudformation,
             "application-autoscaling": clients["application-autoscaling"],
         }
-        monkeypatch.setattr(handler, "_clients", lambda region: handler_clients)
+        serve_handler_from(
+            monkeypatch, handler, handler_clients, {**ENVIRONMENT, "NOTIFICATION_TOPIC_ARN": topic_arn}
+        )
         with Stubber(update_client) as update_stub, Stubber(cloudformation) as cloudformation_stub:
             yield type(
                 "Aws",
@@ -436,15 +439,7 @@ def test_first_approved_model_brings_the_endpoint_up_through_the_serving_stack(a
     aws.cloudformation_stub.add_response(
         "update_stack",
         {"StackId": f"arn:aws:cloudformation:{REGION}:123456789012:stack/{STACK}/1"},
-        {
-            "StackName": STACK,
-            "UsePreviousTemplate": True,
-            "Parameters": [
-                {"ParameterKey": "DeployedModelDataUrl", "UsePreviousValue": True},
-                {"ParameterKey": "BootstrapVersion", "UsePreviousValue": True},
-            ],
-            "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
-        },
+        STACK_UPDATE,
     )
 
     result = handler.lambda_handler(approved_event(package), None)

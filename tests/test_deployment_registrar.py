@@ -17,7 +17,14 @@ import pytest
 from moto import mock_aws
 from moto.sagemaker.models import sagemaker_backends
 
-from tests.support.aws import ACCOUNT_ID, REGION, SnsInbox, fake_credentials, record_requests
+from tests.support.aws import (
+    ACCOUNT_ID,
+    REGION,
+    SnsInbox,
+    fake_credentials,
+    record_requests,
+    serve_handler_from,
+)
 from tests.support.lambdas import lambda_module
 
 handler = lambda_module("registrar")
@@ -218,9 +225,7 @@ def aws(monkeypatch):
             "NAME_PREFIX": "mlc",
             "MODELS_BUCKET": MODELS_BUCKET,
         }
-        for name, value in environment.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setattr(handler, "_clients", lambda region: clients)
+        serve_handler_from(monkeypatch, handler, clients, environment)
         yield type(
             "Aws",
             (),

@@ -16,7 +16,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from tests.support.aws import REGION, SnsInbox, fake_credentials, record_requests
+from tests.support.aws import REGION, SnsInbox, fake_credentials, record_requests, serve_handler_from
 from tests.support.lambdas import REPO_ROOT, lambda_module
 
 handler = lambda_module("launcher")
@@ -66,10 +66,7 @@ def aws(monkeypatch):
             "USE_SPOT_INSTANCES": "false",
             "DEFAULT_HYPERPARAMETERS": '{"num_train_epochs": 3}',
         }
-        for name, value in environment.items():
-            monkeypatch.setenv(name, value)
-        # lambda_handler uses these clients, so the request recorders below see its calls.
-        monkeypatch.setattr(handler, "_clients", lambda region: clients)
+        serve_handler_from(monkeypatch, handler, clients, environment)
         yield type(
             "Aws",
             (),

@@ -67,3 +67,13 @@ def record_requests(client: Any, operation: str) -> list[dict[str, Any]]:
 
     client.meta.events.register(f"before-parameter-build.{service}.{operation}", remember)
     return recorded
+
+
+def serve_handler_from(
+    monkeypatch, handler: Any, clients: dict[str, Any], environment: dict[str, str]
+) -> None:
+    """Point a Lambda handler module at these (moto / stubbed) clients and set its environment variables, so
+    `handler.lambda_handler(event, None)` runs as in Lambda and the tests' request recorders see its calls."""
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(handler, "_clients", lambda region: clients)
