@@ -61,8 +61,13 @@ def run_training(
     entry: list[str] | None = None,
     timeout: int = 600,
 ) -> TrainingRun:
-    """Run `python -m training.train ARGS` (or `entry`) offline; the SM_* variables of the caller are not inherited."""
-    environment = {name: value for name, value in os.environ.items() if not name.startswith("SM_")}
+    """Run `python -m training.train ARGS` (or `entry`) offline. The caller's SM_* variables and PYTHONPATH are not
+    inherited: the entry point must find its code by itself (in `cwd`, like /opt/ml/code)."""
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("SM_") and name != "PYTHONPATH"
+    }
     environment.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"})
     environment.update(env or {})
     command = entry or [sys.executable, "-m", "training.train"]
