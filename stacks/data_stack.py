@@ -47,3 +47,4 @@ class DataStack(Stack):
         CfnOutput(self, "DatasetsBucketName", value=self.datasets_bucket.bucket_name)
         CfnOutput(self, "ModelsBucketName", value=self.models_bucket.bucket_name)
         CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)
+        CfnOutput(self, "DeployedModelParameterName", value=self.deployed_model_parameter.parameter_name)

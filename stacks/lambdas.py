@@ -1,7 +1,7 @@
 """One way to build this app's Lambda functions, so all three get the same hardening.
 
 Each function: its own directory packaged alone as the code asset (it imports nothing else from the repo), the
-Powertools public layer, its own role with no managed policies, its own KMS-encrypted log group with retention,
+`mlops_common` layer (lambda_layer/: helpers the three functions share), the Powertools public layer, its own role with no managed policies, its own KMS-encrypted log group with retention,
 KMS-encrypted environment, and a dead-letter queue for events that still fail after the async retries.
 """
 
@@ -37,6 +37,23 @@ def powertools_layer(scope: Construct, config: AppConfig) -> lambda_.ILayerVersi
         f"AWSLambdaPowertoolsPythonV3-python311-x86_64:{config.powertools_layer_version}"
     )
     return lambda_.LayerVersion.from_layer_version_arn(stack, "PowertoolsLayer", arn)
+
+
+def mlops_common_layer(scope: Construct) -> lambda_.ILayerVersion:
+    """The `mlops_common` package (lambda_layer/python/), importable from /opt/python (one per stack)."""
+    stack = Stack.of(scope)
+    existing = stack.node.try_find_child("MlopsCommonLayer")
+    if existing is not None:
+        return existing
+    return lambda_.LayerVersion(
+        stack,
+        "MlopsCommonLayer",
+        code=lambda_.Code.from_asset(
+            str(REPO_ROOT / "lambda_layer"), exclude=["README.md", "**/__pycache__", "*.pyc"]
+        ),
+        compatible_runtimes=[RUNTIME],
+        description="mlops_common: settings, notifications, S3 URIs, instance storage facts shared by the MLOps Lambdas",
+    )
 
 
 class FailedEventsQueue(Construct):
@@ -95,7 +112,7 @@ class ServiceFunction(Construct):
                 **environment,
             },
             environment_encryption=key,
-            layers=[powertools_layer(self, config)],
+            layers=[mlops_common_layer(self), powertools_layer(self, config)],
             dead_letter_queue=dead_letter_queue,
             retry_attempts=2,
         )

@@ -156,8 +156,6 @@ class ModelRegistry(Construct):
                 "INSTANCE_TYPE": config.serving_instance_type,
                 "INITIAL_INSTANCE_COUNT": str(config.initial_instance_count),
                 "KMS_KEY_ARN": key.key_arn,
-                # Empty when the instance type has local NVMe storage: SageMaker then refuses a volume KMS key.
-                "ENDPOINT_VOLUME_KMS_KEY_ARN": "" if config.serving_has_instance_storage else key.key_arn,
                 "ROLLBACK_ALARM_NAMES": ",".join(alarm_names),
                 "CANARY_PERCENT": str(config.canary_percent),
                 "WAIT_INTERVAL_SECONDS": str(config.canary_wait_seconds),
@@ -165,8 +163,6 @@ class ModelRegistry(Construct):
                 "SERVING_STACK_NAME": serving_stack_name,
                 "NOTIFICATION_TOPIC_ARN": topic.topic_arn,
                 "MODEL_ENVIRONMENT": json.dumps(model_environment(config), sort_keys=True),
-                "ENABLE_NETWORK_ISOLATION": "true",
-                "NAME_PREFIX": config.name_prefix,
             },
             **common,
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Stack
+from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -54,3 +54,6 @@ class TrainingStack(Stack):
         self.training_failures = TrainingFailureAlarm(
             self, "TrainingFailures", config=config, topic=data.topic
         )
+        # Read by the ops CLI (deployment/cli.py) to find the app's parts.
+        CfnOutput(self, "DeployerFunctionName", value=self.registry.deployer.function.function_name)
+        CfnOutput(self, "ModelPackageGroupName", value=config.model_package_group_name)

@@ -161,3 +161,15 @@ def test_cdk_cli_synth_coerces_command_line_values(tmp_path):
     training = json.loads((tmp_path / "textclf-training.template.json").read_text())["Resources"]
     launcher = [r for k, r in training.items() if r["Type"] == "AWS::Lambda::Function" and "Launcher" in k]
     assert launcher[0]["Properties"]["Environment"]["Variables"]["USE_SPOT_INSTANCES"] == "true"
+
+
+def test_instance_storage_facts_agree_with_the_lambdas():
+    """The endpoint config (CDK) and the launcher/deployer (mlops_common layer) decide KMS keys alike."""
+    from tests.support.lambdas import lambda_module
+
+    instance_types = lambda_module("deployer", "mlops_common.instance_types")
+    for instance_type in ALLOWED_INSTANCE_TYPES:
+        config = AppConfig.from_mapping({"serving_instance_type": instance_type})
+        assert config.serving_has_instance_storage == instance_types.has_local_storage(instance_type), (
+            instance_type
+        )

@@ -70,10 +70,12 @@ def test_function_is_hardened_and_has_the_contract_environment(cdk_app, name):
     assert props["Runtime"] == "python3.11"
     assert CONTRACT_ENVIRONMENT[name] <= set(props["Environment"]["Variables"])
     assert "KmsKeyArn" in props and "DeadLetterConfig" in props and "LoggingConfig" in props
-    (layer,) = props["Layers"]
-    assert flatten(layer) == (
+    common_layer, powertools = props["Layers"]
+    assert flatten(powertools) == (
         "arn:${AWS::Partition}:lambda:${AWS::Region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:27"
     )
+    (layer_id,) = cdk_app.resources("training", "AWS::Lambda::LayerVersion")
+    assert common_layer == {"Ref": layer_id}
     role = cdk_app.templates["training"]["Resources"][props["Role"]["Fn::GetAtt"][0]]
     assert "ManagedPolicyArns" not in role["Properties"]
 
@@ -108,7 +110,6 @@ def test_environment_values_follow_the_configuration(cdk_app):
     deployer = _env(cdk_app, "Deployer")
     assert deployer["ENDPOINT_NAME"] == "textclf-endpoint"
     assert deployer["SERVING_STACK_NAME"] == "textclf-serving"
-    assert deployer["ENDPOINT_VOLUME_KMS_KEY_ARN"] == ""  # g4dn: local NVMe storage, no volume key allowed
     assert '"SAGEMAKER_PROGRAM": "inference.py"' in deployer["MODEL_ENVIRONMENT"]
 
 
@@ -262,3 +263,32 @@ def test_registrar_registers_only_into_its_group(cdk_app):
         "model-package/textclf-models/*",
     ]
     assert not _pass_role_statements(statements)
+
+
+def test_mlops_common_layer_is_packaged_for_import_from_opt_python(cdk_app):
+    (layer,) = cdk_app.resources("training", "AWS::Lambda::LayerVersion").values()
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.11"]
+    asset_dir = cdk_app.outdir / f"asset.{layer['Properties']['Content']['S3Key'].removesuffix('.zip')}"
+    packaged = {p.relative_to(asset_dir).as_posix() for p in asset_dir.rglob("*.py")}
+    source = REPO_ROOT / "lambda_layer"
+    assert packaged == {
+        p.relative_to(source).as_posix() for p in source.rglob("*.py") if "__pycache__" not in p.parts
+    }
+    assert "python/mlops_common/__init__.py" in packaged
+
+
+def test_outputs_the_ops_cli_reads(cdk_app):
+    """deployment/cli.py finds the app's parts by these output names (CDK may suffix a hash)."""
+    outputs = {
+        name
+        for role in ("data", "training", "serving")
+        for name in cdk_app.templates[role].get("Outputs", {})
+    }
+    for expected in (
+        "LauncherFunctionName",
+        "DeployerFunctionName",
+        "ModelPackageGroupName",
+        "EndpointName",
+        "DeployedModelParameterName",
+    ):
+        assert any(name.startswith(expected) for name in outputs), expected
