@@ -17,7 +17,6 @@ from approval_gate import GATE_METRIC, DeployedModel, GateDecision, decide
 from botocore.exceptions import ClientError
 from mlops_common.aws import aws_clients
 from mlops_common.notifications import notify
-from mlops_common.s3_uri import s3_uri, split_s3_uri
 from model_package import (
     EVAL_RESULTS_MEMBER,
     build_create_model_package_request,
@@ -27,6 +26,7 @@ from model_package import (
     metrics_report,
     metrics_report_key,
     read_tar_member,
+    split_s3_uri,
 )
 from registrar_config import RegistrarConfig
 
@@ -95,7 +95,7 @@ def _register(aws: dict[str, Any], config: RegistrarConfig, training_job: dict[s
         config.inference_image_uri,
         metrics,
         source,
-        s3_uri(config.models_bucket, report_key),
+        f"s3://{config.models_bucket}/{report_key}",
         approved=decision.approved,
     )
     package_arn = aws["sagemaker"].create_model_package(**request)["ModelPackageArn"]

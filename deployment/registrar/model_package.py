@@ -52,6 +52,14 @@ def read_tar_member(stream: IO[bytes], member_name: str) -> bytes | None:
     return None
 
 
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """`s3://bucket/some/key` -> ("bucket", "some/key")."""
+    if not uri.startswith("s3://"):
+        raise ValueError(f"not an S3 URI (expected s3://bucket/key): {uri!r}")
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
 def client_token(training_job_name: str) -> str:
     """CreateModelPackage idempotency token: a redelivered event registers the job once."""
     return hashlib.sha256(training_job_name.encode()).hexdigest()[:32]
