@@ -37,8 +37,7 @@ ENVIRONMENT = {
     "SAGEMAKER_ROLE_ARN": ROLE,
     "INSTANCE_TYPE": "ml.g4dn.xlarge",
     "INITIAL_INSTANCE_COUNT": "1",
-    "ENDPOINT_VOLUME_KMS_KEY_ARN": "",  # ml.g4dn has local NVMe storage: no key (the CDK app decides)
-    "ENABLE_NETWORK_ISOLATION": "true",
+    "KMS_KEY_ARN": KMS,
     "ROLLBACK_ALARM_NAMES": "mlc-model-errors,mlc-5xx,mlc-p99-latency",
     "CANARY_PERCENT": "25",
     "WAIT_INTERVAL_SECONDS": "300",
@@ -192,11 +191,6 @@ def test_model_serves_the_package_with_the_stack_environment():
         "EnableNetworkIsolation": True,
         "Tags": [{"Key": "mlops:model-package", "Value": MODEL.package_arn}],
     }
-    without_isolation = config_with(ENABLE_NETWORK_ISOLATION="false")
-    assert (
-        deployment_plan.build_create_model_request(MODEL, without_isolation, name)["EnableNetworkIsolation"]
-        is False
-    )
 
 
 def test_resource_names_are_deterministic_valid_and_change_with_settings():
@@ -212,22 +206,20 @@ def test_resource_names_are_deterministic_valid_and_change_with_settings():
     assert len(deployment_plan.model_name(MODEL, long_endpoint)) == 63
 
 
-@pytest.mark.parametrize(("volume_key", "kms"), [("", None), (KMS, KMS)])
-def test_endpoint_volume_key_as_the_cdk_app_decided(volume_key, kms):
-    """The CDK app leaves ENDPOINT_VOLUME_KMS_KEY_ARN empty for instance types with local NVMe storage."""
+@pytest.mark.parametrize(
+    ("instance_type", "kms"),
+    [("ml.g5.2xlarge", None), ("ml.g4dn.xlarge", None), ("ml.p4d.24xlarge", None), ("ml.m5.xlarge", KMS)],
+)
+def test_endpoint_volume_key_only_where_sagemaker_accepts_one(instance_type, kms):
     request = deployment_plan.build_create_endpoint_config_request(
-        config_with(INSTANCE_TYPE="ml.p3.2xlarge", ENDPOINT_VOLUME_KMS_KEY_ARN=volume_key),
-        "model",
-        "cfg",
-        "AllTraffic",
-        2,
+        config_with(INSTANCE_TYPE=instance_type), "model", "cfg", "AllTraffic", 2
     )
     assert request.get("KmsKeyId") == kms
     assert request["ProductionVariants"] == [
         {
             "VariantName": "AllTraffic",
             "ModelName": "model",
-            "InstanceType": "ml.p3.2xlarge",
+            "InstanceType": instance_type,
             "InitialInstanceCount": 2,
             "InitialVariantWeight": 1.0,
         }

@@ -21,10 +21,7 @@ class DeployerConfig:
     sagemaker_role_arn: str
     instance_type: str
     initial_instance_count: int
-    #: KMS key of the endpoint volume; None for instance types with local NVMe storage (SageMaker refuses a
-    #: key there). Decided by the CDK app, so the deployer's endpoint configs match the serving stack's.
-    endpoint_volume_kms_key_arn: str | None
-    enable_network_isolation: bool
+    kms_key_arn: str
     rollback_alarm_names: tuple[str, ...]
     canary_percent: int
     wait_interval_seconds: int
@@ -43,8 +40,7 @@ class DeployerConfig:
             sagemaker_role_arn=env.text("SAGEMAKER_ROLE_ARN"),
             instance_type=env.text("INSTANCE_TYPE"),
             initial_instance_count=env.integer("INITIAL_INSTANCE_COUNT", minimum=1),
-            endpoint_volume_kms_key_arn=env.text("ENDPOINT_VOLUME_KMS_KEY_ARN", default="") or None,
-            enable_network_isolation=env.flag("ENABLE_NETWORK_ISOLATION", default=True),
+            kms_key_arn=env.text("KMS_KEY_ARN"),
             rollback_alarm_names=env.names("ROLLBACK_ALARM_NAMES"),
             canary_percent=env.integer("CANARY_PERCENT", minimum=1),
             wait_interval_seconds=env.integer("WAIT_INTERVAL_SECONDS", minimum=0),

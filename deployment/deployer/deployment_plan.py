@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deployer_config import DeployerConfig
+from mlops_common.instance_types import has_local_storage
 
 NAME_MAX = 63
 HASH_LENGTH = 8
@@ -79,9 +80,14 @@ def endpoint_config_name(
         "variant": variant_name,
         "instance_type": config.instance_type,
         "instance_count": instance_count,
-        "kms": config.endpoint_volume_kms_key_arn,
+        "kms": volume_kms_key(config),
     }
     return _name(config.endpoint_name, model.version, identity)
+
+
+def volume_kms_key(config: DeployerConfig) -> str | None:
+    """SageMaker refuses a KmsKeyId for instance types with local NVMe storage (encrypted in hardware)."""
+    return None if has_local_storage(config.instance_type) else config.kms_key_arn
 
 
 def build_create_model_request(model: ApprovedModel, config: DeployerConfig, name: str) -> dict[str, Any]:
@@ -93,8 +99,8 @@ def build_create_model_request(model: ApprovedModel, config: DeployerConfig, nam
             "ModelDataUrl": model.model_data_url,
             "Environment": container_environment(model, config),
         },
-        # As the serving stack's model: the artifact carries its code, SageMaker downloads it for the container.
-        "EnableNetworkIsolation": config.enable_network_isolation,
+        # The model artifact carries its code; the container needs no network beyond SageMaker's download.
+        "EnableNetworkIsolation": True,
         "Tags": [{"Key": "mlops:model-package", "Value": model.package_arn}],
     }
 
@@ -114,8 +120,9 @@ def build_create_endpoint_config_request(
             }
         ],
     }
-    if config.endpoint_volume_kms_key_arn:
-        request["KmsKeyId"] = config.endpoint_volume_kms_key_arn
+    kms_key = volume_kms_key(config)
+    if kms_key:
+        request["KmsKeyId"] = kms_key
     return request
 
 
