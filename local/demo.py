@@ -337,23 +337,26 @@ def build_model(options: DemoOptions) -> WorkLayout:
 
 @contextlib.contextmanager
 def model_server(model_dir: Path, use_java: bool) -> Iterator[str]:
-    """The toolkit + Multi Model Server when Java is there, else the same toolkit handler in this process."""
-    if use_java and shutil.which("java"):
-        from inference.local_server import serve_model_dir
+    """The toolkit + Multi Model Server when Java is there, else the same toolkit handler without Java."""
+    from inference.local_server import MMS_CONFIG_FILE, free_port, serve_model_dir
 
+    if use_java and shutil.which("java") and os.access(MMS_CONFIG_FILE.parent, os.W_OK):
         step("Starting the SageMaker Hugging Face inference toolkit + Multi Model Server (Java)")
         with serve_model_dir(model_dir) as server:
             yield server.url
         return
-    if use_java:
+    if use_java and not shutil.which("java"):
         print(
-            f"\nJava was not found, so Multi Model Server cannot run. Install it with:\n    {JAVA_INSTALL_HINT}\n"
-            "Serving the same toolkit handler in this process instead (no MMS frontend)."
+            f"\nJava was not found, so Multi Model Server cannot run. Install it with:\n    {JAVA_INSTALL_HINT}"
         )
-    from local.toolkit_server import serve_in_thread
+    elif use_java:
+        print(
+            f"\nMulti Model Server needs to write {MMS_CONFIG_FILE} (the toolkit's fixed path): run as root."
+        )
+    from local.toolkit_server import serve_in_subprocess
 
-    step("Starting the SageMaker Hugging Face inference toolkit handler in this process (no Java)")
-    with serve_in_thread(model_dir) as url:
+    step("Starting the SageMaker Hugging Face inference toolkit handler without Java (no MMS frontend)")
+    with serve_in_subprocess(model_dir, free_port()) as url:
         yield url
 
 

@@ -7,9 +7,9 @@ encodes the worker's reply) and replaces only the frontend with a small HTTP ser
 1.1's does: GET /ping, POST /invocations; a worker error becomes its status code with the frontend's
 {"code", "type": "InternalServerException", "message"} body. One request at a time, like one MMS worker.
 
-The handler imports the model's code/inference.py as the module `inference`, so this must run in a process
-that has not imported the repository's `inference` package (the demo's, or its own:
-`python -m local.toolkit_server --model-dir DIR --port 8081`).
+The handler imports the model's code/inference.py as the module `inference`, so the server runs in a process
+of its own, which has not imported the repository's `inference` package:
+`python -m local.toolkit_server --model-dir DIR --port 8081`, or `serve_in_subprocess(model_dir)`.
 """
 
 from __future__ import annotations
@@ -18,13 +18,18 @@ import argparse
 import contextlib
 import json
 import struct
+import subprocess
 import sys
+import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+import requests
 
 HANDLER_SERVICE = "sagemaker_huggingface_inference_toolkit.handler_service"
 PING_BODY = json.dumps({"status": "Healthy"}, indent=2).encode()
@@ -152,17 +157,43 @@ def serve(model_dir: Path, host: str, port: int) -> ThreadingHTTPServer:
 
 
 @contextlib.contextmanager
-def serve_in_thread(model_dir: Path, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """Serve `model_dir` in a background thread of this process until the block ends; yields the URL."""
-    server = serve(model_dir, host, port)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://{host}:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        thread.join()
-        server.server_close()
+def serve_in_subprocess(model_dir: Path, port: int, startup_timeout: float = 180.0) -> Iterator[str]:
+    """Run `python -m local.toolkit_server` until the block ends; yields its URL once /ping answers."""
+    command = [
+        sys.executable,
+        "-m",
+        "local.toolkit_server",
+        "--model-dir",
+        str(model_dir),
+        "--port",
+        str(port),
+    ]
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryFile("w+") as log:  # a file, not a pipe: nobody reads it while the server runs
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
+        try:
+            _wait_for_ping(url, process, log, startup_timeout)
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def _wait_for_ping(url: str, process: subprocess.Popen, log, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            if requests.get(url + "/ping", timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            time.sleep(0.3)
+    log.seek(0)
+    state = (
+        f"exited with {process.returncode}"
+        if process.poll() is not None
+        else f"did not answer in {timeout:.0f} s"
+    )
+    raise RuntimeError(f"the toolkit server {state}:\n{log.read()[-4000:]}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -208,7 +208,7 @@ def test_demo_trains_packs_serves_on_mms_classifies_through_the_front_door_and_s
 
 
 @pytest.mark.slow
-def test_rerun_reuses_the_model_and_keeps_serving_the_handler_in_process_without_java(
+def test_rerun_reuses_the_model_and_keeps_serving_the_handler_without_java(
     first_demo_run, tiny_bert_encoder_dir
 ):
     work_dir, _ = first_demo_run
@@ -242,7 +242,7 @@ def test_rerun_reuses_the_model_and_keeps_serving_the_handler_in_process_without
     assert "Model already trained with these inputs: reusing" in output
     assert WorkLayout(work_dir).tarball.stat().st_mtime_ns == built
     assert JAVA_INSTALL_HINT in output
-    assert "handler in this process (no Java)" in output
+    assert "handler without Java (no MMS frontend)" in output
     assert output.rstrip().endswith("Stopped the front door and the model server")
     for stopped in (url, backend.group(2)):
         with pytest.raises(requests.ConnectionError):

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 
 import pytest
 import requests
 from mms.protocol.otf_message_handler import create_predict_response
 
 from inference.local_server import free_port
-from local.toolkit_server import WorkerReply, decode_predict_response, frontend_answer
+from local.toolkit_server import WorkerReply, decode_predict_response, frontend_answer, serve_in_subprocess
 
 
 class FakeContext:
@@ -61,32 +58,8 @@ def test_a_worker_failure_becomes_mms_frontends_error_body():
 
 @pytest.fixture(scope="module")
 def fallback_url(tiny_artifact_dir):
-    """`python -m local.toolkit_server` in its own process (the handler module must load fresh)."""
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "local.toolkit_server",
-        "--model-dir",
-        str(tiny_artifact_dir),
-        "--port",
-        str(port),
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if requests.get(url + "/ping", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.3)
-        assert process.poll() is None, process.stdout.read()
+    with serve_in_subprocess(tiny_artifact_dir, free_port()) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 REQUESTS = [
