@@ -18,7 +18,7 @@ PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: setup test lint format synth clean lock
+.PHONY: setup test lint format synth clean lock demo serve openapi fuzz load
 
 setup: $(PY_STAMP) $(NODE_STAMP) $(CHECKOV_STAMP)
 
@@ -50,6 +50,30 @@ test: setup lint
 
 synth: setup
 	cdk synth --quiet
+
+# Local mode (README "Local mode"): train, pack, serve behind the front door, classify, stop. Options through
+# DEMO_ARGS, e.g. make demo DEMO_ARGS="--epochs 1 --data my-data/ --retrain" (python -m local.demo --help).
+DEMO_ARGS ?=
+demo: $(PY_STAMP)
+	$(PY) -m local.demo $(DEMO_ARGS)
+
+# The same, then keeps serving on http://127.0.0.1:8080/classify until Ctrl-C.
+serve: $(PY_STAMP)
+	$(PY) -m local.demo --keep-serving $(DEMO_ARGS)
+
+# Regenerate docs/openapi.json from inference/*_schema.json (a test fails while the committed one is stale).
+openapi: $(PY_STAMP)
+	$(PY) -m tools.openapi --output docs/openapi.json
+
+# A longer schemathesis run against the front door than the one in make test (examples per generation mode).
+FUZZ_EXAMPLES ?= 2000
+fuzz: $(PY_STAMP)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/test_local_fuzz.py -q
+
+# Load test of the local stack with wrk, not in CI (LOAD_ARGS="--connections 16 --duration 60").
+LOAD_ARGS ?=
+load: $(PY_STAMP)
+	$(PY) -m local.load $(LOAD_ARGS)
 
 # Re-pin every transitive dependency after a change to requirements.txt.
 lock: $(PY_STAMP)
