@@ -40,7 +40,8 @@ REQUEST_SCHEMA_PATH = Path(__file__).with_name("request_schema.json")
 MAX_BATCH_SIZE_ENV = "CLASSIFIER_MAX_BATCH_SIZE"  # texts per forward pass
 MAX_BATCH_TOKENS_ENV = "CLASSIFIER_MAX_BATCH_TOKENS"  # padded tokens (texts x longest) per forward pass
 DEFAULT_MAX_BATCH_SIZE = 32
-DEFAULT_MAX_BATCH_TOKENS = 8192
+#: Per device type: a GPU's cost is per forward pass (fill it), a CPU's is per padded token (pad little).
+DEFAULT_MAX_BATCH_TOKENS = {"cuda": 8192, "cpu": 256}
 
 #: Decision threshold for labels that thresholds.json does not tune (or when the artifact has none).
 DEFAULT_THRESHOLD = 0.5
@@ -525,9 +526,9 @@ def model_fn(model_dir: str, context: Any = None) -> Classifier:
     """Load tokenizer, model, labels and thresholds; GPU and float16 when there is one; warm up once."""
     started = time.perf_counter()
     model_dir = Path(model_dir)
-    max_batch_size = _positive_int_setting(MAX_BATCH_SIZE_ENV, DEFAULT_MAX_BATCH_SIZE)
-    max_batch_tokens = _positive_int_setting(MAX_BATCH_TOKENS_ENV, DEFAULT_MAX_BATCH_TOKENS)
     device = _device(context)
+    max_batch_size = _positive_int_setting(MAX_BATCH_SIZE_ENV, DEFAULT_MAX_BATCH_SIZE)
+    max_batch_tokens = _positive_int_setting(MAX_BATCH_TOKENS_ENV, DEFAULT_MAX_BATCH_TOKENS[device.type])
     dtype = torch.float16 if device.type == "cuda" else torch.float32
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForSequenceClassification.from_pretrained(model_dir, torch_dtype=dtype).to(device).eval()

@@ -79,6 +79,7 @@ def test_model_fn_loads_labels_thresholds_and_logs_what_it_loaded(tiny_artifact_
     assert classifier.device == torch.device("cpu")
     assert not classifier.model.training
     assert classifier.max_length == 128  # the tiny model's max_position_embeddings
+    assert (classifier.max_batch_size, classifier.max_batch_tokens) == (32, 256)  # the defaults on a CPU
     log = caplog.text
     for fact in (
         "6 labels",
