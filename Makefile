@@ -18,7 +18,7 @@ PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: setup test lint format synth clean lock demo serve openapi fuzz load
+.PHONY: setup test lint format synth clean lock demo serve openapi fuzz load bench-inference
 
 setup: $(PY_STAMP) $(NODE_STAMP) $(CHECKOV_STAMP)
 
@@ -74,6 +74,11 @@ fuzz: $(PY_STAMP)
 LOAD_ARGS ?=
 load: $(PY_STAMP)
 	$(PY) -m local.load $(LOAD_ARGS)
+
+# Inference handler vs its bound and the toolkit's default handler (docs/BENCHMARKS.md); BENCH_ARGS for options.
+BENCH_ARGS ?=
+bench-inference: $(PY_STAMP)
+	$(PY) -m bench.inference_handler $(BENCH_ARGS)
 
 # Re-pin every transitive dependency after a change to requirements.txt.
 lock: $(PY_STAMP)
