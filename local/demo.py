@@ -5,8 +5,8 @@
 2. Packs <work>/opt/ml/model into model.tar.gz as SageMaker uploads it, and unpacks it the way the endpoint
    does (<work>/endpoint/opt/ml/model).
 3. Serves it with the SageMaker Hugging Face inference toolkit and Multi Model Server (Java) on localhost, or,
-   without Java, the same toolkit handler in this process; puts the local front door in front (the API
-   Gateway stage's checks and error bodies).
+   without Java, the same toolkit handler behind a small Python frontend (local/toolkit_server.py); puts the
+   local front door in front (the API Gateway stage's checks and error bodies).
 4. Classifies sample comments through the Python client and prints them as a table; then stops everything,
    or keeps serving with --keep-serving (`make serve`) until Ctrl-C.
 
