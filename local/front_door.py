@@ -14,7 +14,9 @@ authorizer: local mode has no AWS identity.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import threading
 import uuid
 from dataclasses import dataclass
@@ -152,11 +154,10 @@ class FrontDoor:
         self.url = f"http://{host}:{self._server.server_address[1]}"
         self._thread: threading.Thread | None = None
 
-    def serve_forever(self) -> None:
-        self._server.serve_forever(poll_interval=0.1)
-
     def __enter__(self) -> FrontDoor:
-        self._thread = threading.Thread(target=self.serve_forever, name="front-door", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="front-door", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -236,14 +237,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     args = parser.parse_args(argv)
-    door = FrontDoor(args.backend, args.host, args.port)
-    print(f"front door on {door.url}/classify -> {args.backend}/invocations (Ctrl-C stops)", flush=True)
-    try:
-        door.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        door.close()
+    with FrontDoor(args.backend, args.host, args.port) as door, contextlib.suppress(KeyboardInterrupt):
+        print(f"front door on {door.url}/classify -> {args.backend}/invocations (Ctrl-C stops)", flush=True)
+        signal.pause()
 
 
 if __name__ == "__main__":

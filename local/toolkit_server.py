@@ -204,14 +204,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
     args = parser.parse_args(argv)
-    server = serve(args.model_dir, args.host, args.port)
-    print(f"toolkit handler serving {args.model_dir} on http://{args.host}:{args.port} (no Java)", flush=True)
-    try:
+    with serve(args.model_dir, args.host, args.port) as server, contextlib.suppress(KeyboardInterrupt):
+        print(
+            f"toolkit handler serving {args.model_dir} on http://{args.host}:{args.port} (no Java)",
+            flush=True,
+        )
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
 
 
 if __name__ == "__main__":
