@@ -224,7 +224,6 @@ class ClassifyApi(Construct):
         if config.uses_api_keys:
             self._add_usage_plan(config)
         self._acknowledge(config)
-        CfnOutput(self, "ClassifyUrl", value=self.api.url_for_path("/classify"))
 
     def _add_usage_plan(self, config: AppConfig) -> None:
         plan = self.api.add_usage_plan(

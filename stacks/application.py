@@ -30,19 +30,20 @@ def build_application(app: App, config: AppConfig | None = None) -> Application:
         config=config,
         description=f"{config.name_prefix}: data (key, buckets, topic, SageMaker role)",
     )
-    training = TrainingStack(
-        app,
-        config.stack_name("training"),
-        config=config,
-        data=data,
-        description=f"{config.name_prefix}: training launcher and MLOps loop",
-    )
     serving = ServingStack(
         app,
         config.stack_name("serving"),
         config=config,
         data=data,
         description=f"{config.name_prefix}: endpoint, autoscaling, API and monitoring",
+    )
+    training = TrainingStack(
+        app,
+        config.stack_name("training"),
+        config=config,
+        data=data,
+        serving_generated_names=serving.endpoint.generated_name_patterns,
+        description=f"{config.name_prefix}: training launcher and MLOps loop",
     )
     Tags.of(app).add("app", config.name_prefix)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))

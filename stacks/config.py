@@ -250,7 +250,7 @@ class AppConfig:
             )
         _check_range(self, "min_macro_f1", 0.0, 1.0)
         _check_range(self, "max_f1_regression", 0.0, 1.0)
-        _check_range(self, "canary_percent", 1, 99)
+        _check_range(self, "canary_percent", 1, 50)  # the canary is at most half the new fleet
         _check_range(self, "canary_wait_seconds", 0, 3600)
         _check(self, "api_auth", self.api_auth in API_AUTH_MODES, f"one of {', '.join(API_AUTH_MODES)}")
         _check_range(self, "api_throttle_rate_limit", 0.001, 10_000.0)

@@ -8,7 +8,7 @@ under a "model exists" condition, so nothing is half-deployed.
 
 from __future__ import annotations
 
-from aws_cdk import CfnCondition
+from aws_cdk import CfnCondition, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
@@ -101,3 +101,12 @@ class ServingEndpoint(Construct):
         if condition is not None:
             for resource in (self.model, self.endpoint_config, self.endpoint):
                 resource.cfn_options.condition = condition
+
+    @property
+    def generated_name_patterns(self) -> list[str]:
+        """SageMaker resource-name patterns of the model and endpoint config, which CloudFormation names
+        `<logical id>-<random>` (SageMaker ARNs spell names in lower case)."""
+        return [
+            f"{kind}/{Stack.of(resource).resolve(Stack.of(resource).get_logical_id(resource)).lower()}*"
+            for kind, resource in (("model", self.model), ("endpoint-config", self.endpoint_config))
+        ]

@@ -32,7 +32,10 @@ from stacks.training_launcher import pass_role_statement, publish_statement, sag
 
 TRAINING_JOB_STATE_CHANGE = "SageMaker Training Job State Change"
 MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
+ENDPOINT_STATE_CHANGES = ["SageMaker Endpoint State Change", "SageMaker Endpoint Deployment State Change"]
 TERMINAL_TRAINING_STATES = ["Completed", "Failed", "Stopped"]
+#: Where the registrar writes its evaluation report inside a job's output folder.
+METRICS_REPORT = "evaluation/metrics.json"
 
 
 class ModelRegistry(Construct):
@@ -49,7 +52,10 @@ class ModelRegistry(Construct):
         images: DlcImages,
         deployed_model_parameter: ssm.IStringParameter,
         dead_letter_queue: sqs.IQueue,
+        serving_generated_names: list[str],
     ) -> None:
+        """`serving_generated_names`: name patterns of the serving stack's CloudFormation-named SageMaker
+        resources (`model/<logical id>*`, `endpoint-config/<logical id>*`), which the deployer reads."""
         super().__init__(scope, construct_id)
         group_name = config.model_package_group_name
         self.group = sagemaker.CfnModelPackageGroup(
@@ -64,6 +70,7 @@ class ModelRegistry(Construct):
         packages_arn = sagemaker_arn(f"model-package/{group_name}/*")
         training_jobs = sagemaker_arn(f"training-job/{config.name_prefix}-*")
         output_objects = models.arn_for_objects(f"{TRAINING_OUTPUT_PREFIX}*")
+        metrics_reports = models.arn_for_objects(f"{TRAINING_OUTPUT_PREFIX}*/{METRICS_REPORT}")
         common = {"config": config, "key": key, "dead_letter_queue": dead_letter_queue}
 
         self.registrar = ServiceFunction(
@@ -91,13 +98,7 @@ class ModelRegistry(Construct):
             ),
             iam.PolicyStatement(
                 sid="RegisterModelPackagesInThisGroup",
-                actions=[
-                    "sagemaker:CreateModelPackage",
-                    "sagemaker:DescribeModelPackage",
-                    "sagemaker:UpdateModelPackage",
-                    "sagemaker:DescribeModelPackageGroup",
-                    "sagemaker:AddTags",
-                ],
+                actions=["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage"],
                 resources=[group_arn, packages_arn],
             ),
             # sagemaker:ListModelPackages has no resource type: IAM only accepts "*" (it lists metadata only).
@@ -108,6 +109,11 @@ class ModelRegistry(Construct):
                 sid="ReadTrainingOutput",
                 actions=["s3:GetObject"],
                 resources=[output_objects],
+            ),
+            iam.PolicyStatement(
+                sid="WriteMetricsReports",
+                actions=["s3:PutObject"],
+                resources=[metrics_reports],
             ),
             iam.PolicyStatement(
                 sid="ReadDeployedModel",
@@ -123,6 +129,7 @@ class ModelRegistry(Construct):
                 training_jobs: "Describes only training jobs with this app's name prefix.",
                 packages_arn: "Model package versions of this app's group only (SageMaker numbers them).",
                 output_objects: "Reads evaluation results of this app's training jobs under training-jobs/.",
+                metrics_reports: "Writes only evaluation/metrics.json reports inside job-named output folders.",
                 "*": "sagemaker:ListModelPackages admits no resource; it lists metadata to find the deployed model.",
             },
         )
@@ -156,6 +163,9 @@ class ModelRegistry(Construct):
                 "INSTANCE_TYPE": config.serving_instance_type,
                 "INITIAL_INSTANCE_COUNT": str(config.initial_instance_count),
                 "KMS_KEY_ARN": key.key_arn,
+                # Empty when the instance type has local NVMe storage: SageMaker then refuses a volume KMS key.
+                "ENDPOINT_VOLUME_KMS_KEY_ARN": "" if config.serving_has_instance_storage else key.key_arn,
+                "ENABLE_NETWORK_ISOLATION": "true",  # as the serving stack's model
                 "ROLLBACK_ALARM_NAMES": ",".join(alarm_names),
                 "CANARY_PERCENT": str(config.canary_percent),
                 "WAIT_INTERVAL_SECONDS": str(config.canary_wait_seconds),
@@ -167,6 +177,7 @@ class ModelRegistry(Construct):
             **common,
         )
         # The synthesizer's ARN carries CloudFormation ${AWS::...} placeholders: Fn::Sub resolves them.
+        serving_generated_arns = [sagemaker_arn(name) for name in serving_generated_names]
         models_arn = sagemaker_arn(f"model/{config.name_prefix}-*")
         endpoint_configs_arn = sagemaker_arn(f"endpoint-config/{config.name_prefix}-*")
         serving_stack_arn = (
@@ -184,6 +195,17 @@ class ModelRegistry(Construct):
                     "sagemaker:AddTags",
                 ],
                 resources=[models_arn, endpoint_configs_arn],
+            ),
+            iam.PolicyStatement(
+                sid="ReadTheServingStacksModelAndEndpointConfig",
+                actions=["sagemaker:DescribeModel", "sagemaker:DescribeEndpointConfig"],
+                resources=serving_generated_arns,
+            ),
+            # application-autoscaling:DescribeScalableTargets has no resource type: IAM only accepts "*".
+            iam.PolicyStatement(
+                sid="ReadEndpointScaling",
+                actions=["application-autoscaling:DescribeScalableTargets"],
+                resources=["*"],
             ),
             iam.PolicyStatement(
                 sid="UpdateThisAppsEndpoint",
@@ -208,14 +230,6 @@ class ModelRegistry(Construct):
             ),
             # UpdateStack reuses the role the stack was deployed with (the CDK bootstrap's execution role).
             pass_role_statement(cfn_exec_role_arn, "cloudformation.amazonaws.com"),
-            iam.PolicyStatement(
-                sid="CheckRollbackAlarms",
-                actions=["cloudwatch:DescribeAlarms"],
-                resources=[
-                    f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:{name}"
-                    for name in alarm_names
-                ],
-            ),
             publish_statement(topic),
             kms_use_statement(
                 key, "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey", "kms:CreateGrant"
@@ -228,7 +242,23 @@ class ModelRegistry(Construct):
                 endpoint_configs_arn: "Each rollout creates a new, uniquely named endpoint config with this app's prefix.",
                 packages_arn: "Approved versions of this app's model package group only.",
                 serving_stack_arn: "The serving stack only; the trailing * is the stack id CloudFormation assigns.",
+                **{
+                    arn: "The serving stack's model/endpoint config: CloudFormation names them <logical id>-<random>."
+                    for arn in serving_generated_arns
+                },
+                "*": "application-autoscaling:DescribeScalableTargets admits no resource (read-only).",
             },
+        )
+        events.Rule(
+            self,
+            "EndpointStateChanged",
+            description="This app's endpoint changed state (a rollout finished, failed or rolled back).",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=ENDPOINT_STATE_CHANGES,
+                detail={"EndpointName": [config.endpoint_name]},
+            ),
+            targets=[targets.LambdaFunction(self.deployer.function, retry_attempts=4)],
         )
         events.Rule(
             self,

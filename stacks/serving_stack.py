@@ -50,6 +50,7 @@ class ServingStack(Stack):
                 config.alarm_name("training-failures"),
             ],
         )
+        CfnOutput(self, "ClassifyUrl", value=self.api.api.url_for_path("/classify"))
         output = CfnOutput(self, "EndpointName", value=config.endpoint_name)
         if condition is not None:
             output.condition = condition

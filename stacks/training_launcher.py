@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import Aws, CfnOutput
+from aws_cdk import Aws
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -167,5 +167,3 @@ class TrainingLauncher(Construct):
                 )
             ],
         )
-        CfnOutput(self, "LauncherFunctionName", value=self.launcher.function.function_name)
-        CfnOutput(self, "LauncherInvokePolicyArn", value=self.invoke_policy.managed_policy_arn)

@@ -18,7 +18,14 @@ from stacks.training_launcher import TrainingLauncher
 
 class TrainingStack(Stack):
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: AppConfig, data: DataStack, **kwargs
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: AppConfig,
+        data: DataStack,
+        serving_generated_names: list[str],
+        **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.add_stack_dependency(data)
@@ -50,10 +57,13 @@ class TrainingStack(Stack):
             images=images,
             deployed_model_parameter=data.deployed_model_parameter,
             dead_letter_queue=dead_letters,
+            serving_generated_names=serving_generated_names,
         )
         self.training_failures = TrainingFailureAlarm(
             self, "TrainingFailures", config=config, topic=data.topic
         )
         # Read by the ops CLI (deployment/cli.py) to find the app's parts.
+        CfnOutput(self, "LauncherFunctionName", value=self.launcher.launcher.function.function_name)
+        CfnOutput(self, "LauncherInvokePolicyArn", value=self.launcher.invoke_policy.managed_policy_arn)
         CfnOutput(self, "DeployerFunctionName", value=self.registry.deployer.function.function_name)
         CfnOutput(self, "ModelPackageGroupName", value=config.model_package_group_name)

@@ -93,7 +93,7 @@ def test_defaults_are_a_gpu_endpoint_with_iam_auth():
         ({"pytorch_inference_version": "1.0.0"}, "pytorch_inference_version", "2.6.0"),
         ({"inference_py_version": "py38"}, "inference_py_version", "py312"),
         ({"min_macro_f1": "1.5"}, "min_macro_f1", "from 0.0 to 1.0"),
-        ({"canary_percent": "100"}, "canary_percent", "from 1 to 99"),
+        ({"canary_percent": "60"}, "canary_percent", "from 1 to 50"),
         ({"model_server_timeout_seconds": "120"}, "model_server_timeout_seconds", "from 1 to 60"),
         ({"log_retention_days": "10"}, "log_retention_days", "one of 1, 3, 5"),
         ({"training_hyperparameters": "[1, 2]"}, "training_hyperparameters", "a JSON object"),

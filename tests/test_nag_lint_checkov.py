@@ -29,6 +29,8 @@ WILDCARD_EXCEPTIONS = {
     ("data", "SageMakerExecutionPolicy", frozenset({"cloudwatch:PutMetricData"})): "No resource type exists; "
     "limited to SageMaker namespaces by condition.",
     ("training", "ModelRegistryRegistrarRole", frozenset({"sagemaker:ListModelPackages"})): "No resource type.",
+    ("training", "ModelRegistryDeployerRole", frozenset({"application-autoscaling:DescribeScalableTargets"})): "No "
+    "resource type (read-only).",
 }  # fmt: skip
 
 
