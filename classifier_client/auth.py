@@ -21,8 +21,6 @@ _EXECUTE_API_HOST = re.compile(r"^[a-z0-9]+\.execute-api\.([a-z0-9-]+)\.amazonaw
 class NoAuth:
     """No credentials: for the local front door, which mirrors the gateway without its authorizer."""
 
-    name = "none"
-
     def headers(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> dict[str, str]:
         return {}
 
@@ -32,7 +30,6 @@ class ApiKeyAuth:
     """API Gateway API key, sent as `x-api-key` (the stage's usage plan decides quota and throttling)."""
 
     api_key: str
-    name = "api-key"
 
     def __post_init__(self) -> None:
         if not self.api_key:
@@ -52,7 +49,6 @@ class IamAuth:
     region: str | None = None
     credentials: object | None = None
     service: str = "execute-api"
-    name = "iam"
     _session: botocore.session.Session = field(default_factory=botocore.session.Session, repr=False)
 
     def resolve_region(self, url: str) -> str:

@@ -290,3 +290,9 @@ def test_iam_auth_without_credentials_says_what_to_do(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(ValueError, match="no AWS credentials"):
         IamAuth(region="us-east-1").headers("POST", "https://example.com/classify", b"{}", {})
+
+
+def test_an_empty_list_sends_nothing():
+    with FakeHttpServer(echo_model) as server:
+        result = Client(server.url).classify([])
+    assert (len(result), result.thresholds, server.requests) == (0, {}, [])
