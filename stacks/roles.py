@@ -26,6 +26,21 @@ def log_group_arn(name: str) -> str:
     return f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:{name}"
 
 
+def read_prefix_statements(bucket: s3.IBucket, prefix: str, sid: str) -> list[iam.PolicyStatement]:
+    """GetObject on the objects under `prefix`, and ListBucket limited to that prefix."""
+    return [
+        iam.PolicyStatement(
+            sid=f"Read{sid}", actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"{prefix}*")]
+        ),
+        iam.PolicyStatement(
+            sid=f"List{sid}",
+            actions=["s3:ListBucket"],
+            resources=[bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+        ),
+    ]
+
+
 def kms_use_statement(key: kms.IKey, *actions: str) -> iam.PolicyStatement:
     """Use of this app's key through the services that encrypt with it (S3, SNS, SQS, SageMaker)."""
     return iam.PolicyStatement(actions=list(actions), resources=[key.key_arn])
@@ -56,17 +71,7 @@ class SageMakerExecutionRole(Construct):
         training_logs = log_group_arn("/aws/sagemaker/TrainingJobs:*")
         endpoint_logs = log_group_arn(f"/aws/sagemaker/Endpoints/{config.endpoint_name}:*")
         statements = [
-            iam.PolicyStatement(
-                sid="ReadDatasets",
-                actions=["s3:GetObject"],
-                resources=[dataset_objects],
-            ),
-            iam.PolicyStatement(
-                sid="ListDatasets",
-                actions=["s3:ListBucket"],
-                resources=[datasets.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{DATASETS_PREFIX}*"]}},
-            ),
+            *read_prefix_statements(datasets, DATASETS_PREFIX, "Datasets"),
             iam.PolicyStatement(
                 sid="ReadWriteTrainingOutputAndCheckpoints",
                 actions=["s3:GetObject", "s3:PutObject"],

@@ -24,7 +24,7 @@ from stacks.compliance import acknowledge_wildcard_resources
 from stacks.config import AppConfig
 from stacks.images import DlcImages
 from stacks.lambdas import REPO_ROOT, ServiceFunction
-from stacks.roles import DATASETS_PREFIX, kms_use_statement
+from stacks.roles import DATASETS_PREFIX, kms_use_statement, read_prefix_statements
 from training.packaging import build_source_tarball
 
 #: Where synth writes the training source tarball (gitignored); CDK stages it as a file asset.
@@ -109,17 +109,7 @@ class TrainingLauncher(Construct):
         dataset_objects = datasets.arn_for_objects(f"{DATASETS_PREFIX}*")
         rejection_records = datasets.arn_for_objects(REJECTION_KEY_PATTERN)
         self.launcher.add_to_policy(
-            iam.PolicyStatement(
-                sid="ReadDatasetFiles",
-                actions=["s3:GetObject"],
-                resources=[dataset_objects],
-            ),
-            iam.PolicyStatement(
-                sid="ListDatasetFiles",
-                actions=["s3:ListBucket"],
-                resources=[datasets.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{DATASETS_PREFIX}*"]}},
-            ),
+            *read_prefix_statements(datasets, DATASETS_PREFIX, "DatasetFiles"),
             iam.PolicyStatement(
                 sid="WriteRejectionRecordsOnly",
                 actions=["s3:PutObject"],
