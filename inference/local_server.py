@@ -34,8 +34,6 @@ MMS_CONFIG_FILE = Path("/etc/sagemaker-mms.properties")
 START_LOCK_FILE = Path(tempfile.gettempdir()) / "sagemaker-mms-start.lock"
 #: Ports MMS accepts, below the kernel's ephemeral range (so clients' outgoing ports never take ours).
 MMS_PORT_RANGE = (20000, 32767)
-#: MMS's default JVM arguments in the toolkit (sagemaker_inference.environment.DEFAULT_VMARGS).
-DEFAULT_VMARGS = "-XX:-UseContainerSupport"
 
 
 @dataclass(frozen=True)
