@@ -132,3 +132,15 @@ def test_servers_run_side_by_side_and_stop_without_leftovers(server, tiny_artifa
 def test_a_model_directory_without_config_is_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no config\.json"), serve_model_dir(tmp_path):
         pass
+
+
+def test_the_training_entry_points_artifact_is_served(trained_artifact_dir):
+    labels = json.loads((trained_artifact_dir / "config.json").read_text())["id2label"].values()
+    with serve_model_dir(trained_artifact_dir) as trained:
+        response = invoke(trained, json.dumps({"inputs": ["you are an idiot", "thanks!"]}))
+        unknown = invoke(trained, b'{"inputs": "hi", "parameters": {"thresholds": {"no_such_label": 0.5}}}')
+    assert response.status_code == 200, response.text
+    body = response.json()
+    jsonschema.validate(body, RESPONSE_SCHEMA)
+    assert set(body["thresholds"]) == set(labels)
+    assert (unknown.status_code, unknown.json()["error"]) == (400, "unknown_label")
