@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import json
 import signal
+import sys
 import threading
 import uuid
 from dataclasses import dataclass
@@ -149,8 +150,7 @@ class FrontDoor:
     ):
         checker = RequestChecker(json.loads(Path(schema_path).read_text(encoding="utf-8")))
         backend = ModelServerBackend(backend_url, timeout)
-        self._server = ThreadingHTTPServer((host, port), _handler_class(checker, backend))
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), _handler_class(checker, backend))
         self.url = f"http://{host}:{self._server.server_address[1]}"
         self._thread: threading.Thread | None = None
 
@@ -170,6 +170,15 @@ class FrontDoor:
             self._thread.join()
             self._thread = None
         self._server.server_close()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that hangs up before its answer (a load generator stopping) is no server error."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _handler_class(checker: RequestChecker, backend: ModelServerBackend) -> type[BaseHTTPRequestHandler]:

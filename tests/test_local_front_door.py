@@ -249,3 +249,16 @@ def test_error_codes_and_messages_are_the_deployed_stages():
     model_error = next(line for line in api.MODEL_ERROR_TEMPLATE.splitlines() if "model_error" in line)
     assert json.loads(model_error) == dict(zip(("error", "message"), front_door.MODEL_ERROR, strict=True))
     assert '{"error": "invalid_request"' in api.MODEL_ERROR_TEMPLATE  # a container 4xx that is not JSON
+
+
+def test_a_client_that_hangs_up_early_is_not_logged_as_a_server_error(capfd):
+    def slow(request):
+        time.sleep(0.6)
+        return model(request)
+
+    with FakeHttpServer(slow) as backend, FrontDoor(backend.url) as door:
+        with pytest.raises(requests.Timeout):
+            requests.post(door.url + "/classify", json={"inputs": "x"}, timeout=0.2)
+        time.sleep(1.0)  # the front door answers into the closed connection meanwhile
+        assert requests.post(door.url + "/classify", json={"inputs": "x"}, timeout=5).status_code == 200
+    assert "Traceback" not in capfd.readouterr().err
