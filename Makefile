@@ -18,7 +18,7 @@ PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: setup test lint format synth clean lock demo serve openapi fuzz load bench-inference
+.PHONY: setup test lint format synth clean lock demo serve openapi fuzz load bench-inference bench-train
 
 setup: $(PY_STAMP) $(NODE_STAMP) $(CHECKOV_STAMP)
 
@@ -79,6 +79,11 @@ load: $(PY_STAMP)
 BENCH_ARGS ?=
 bench-inference: $(PY_STAMP)
 	$(PY) -m bench.inference_handler $(BENCH_ARGS)
+
+# MiniLM on GoEmotions: the training entry point vs a run_glue-style baseline (docs/BENCHMARKS.md). Hours on two
+# CPU cores; BENCH_ARGS="--smoke" checks the benchmark in minutes. GOEMOTIONS_DIR or --data-dir locate the data.
+bench-train: $(PY_STAMP)
+	$(PY) -m bench.train_goemotions $(BENCH_ARGS)
 
 # Re-pin every transitive dependency after a change to requirements.txt.
 lock: $(PY_STAMP)
