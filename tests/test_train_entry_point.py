@@ -7,7 +7,6 @@ import csv
 import json
 import shutil
 import sys
-import tarfile
 
 import numpy as np
 import pytest
@@ -22,10 +21,10 @@ from tests.support.training import (
     REPO_ROOT,
     moderation_data_args,
     run_training,
+    unpack_source_tarball,
 )
 from training import artifacts, train
 from training.metrics import multilabel_metrics
-from training.packaging import build_source_tarball
 from training.thresholds import tune_thresholds
 
 pytestmark = pytest.mark.slow
@@ -144,10 +143,9 @@ def sagemaker_layout(tmp_path, data_files=None):
         source = (data_files or {}).get(channel, MODERATION_DATA_DIR / name)
         shutil.copy(source, directory / name)
     shutil.copy(MODERATION_DATA_DIR / "labels.txt", opt_ml / "input" / "data" / "train" / "labels.txt")
-    for directory in ("model", "output/data", "code"):
+    for directory in ("model", "output/data"):
         (opt_ml / directory).mkdir(parents=True)
-    with tarfile.open(build_source_tarball(tmp_path / "sourcedir.tar.gz")) as archive:
-        archive.extractall(opt_ml / "code", filter="data")
+    unpack_source_tarball(opt_ml / "code")
     environment = {
         "SM_MODEL_DIR": str(opt_ml / "model"),
         "SM_CHANNEL_TRAIN": str(opt_ml / "input" / "data" / "train"),
@@ -195,9 +193,7 @@ def test_a_sagemaker_job_with_string_hyperparameters(tmp_path, tiny_bert_encoder
 
 
 def test_torchrun_trains_one_model_and_only_rank_zero_writes(tmp_path, tiny_bert_encoder_dir):
-    code = tmp_path / "code"
-    with tarfile.open(build_source_tarball(tmp_path / "sourcedir.tar.gz")) as archive:
-        archive.extractall(code, filter="data")
+    code = unpack_source_tarball(tmp_path / "code")
     model_dir = tmp_path / "model"
     args = [
         "--model_name_or_path",

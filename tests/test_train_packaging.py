@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from tests.support.training import REPO_ROOT
+from tests.support.training import REPO_ROOT, unpack_source_tarball
 from training.packaging import build_source_tarball, pack_model_dir
 
 
@@ -36,9 +36,7 @@ def test_source_tarball_is_reproducible_and_holds_only_the_job_code(tmp_path):
 
 def test_the_untarred_entry_point_imports_from_itself(tmp_path):
     """`python train.py` in the untarred directory (as in /opt/ml/code) finds `training` and `inference` there."""
-    code = tmp_path / "code"
-    with tarfile.open(build_source_tarball(tmp_path / "sourcedir.tar.gz")) as archive:
-        archive.extractall(code, filter="data")
+    code = unpack_source_tarball(tmp_path / "code")
     program = "import train, training.train, inference; print(training.train.__file__, inference.__file__); train.main(['--help'])"
     result = subprocess.run(
         [sys.executable, "-c", program],

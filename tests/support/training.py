@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,16 @@ class TrainingRun:
     def metric_lines(self) -> dict[str, float]:
         """The `name=value` lines of stdout (the last value of each name)."""
         return {name: float(value) for name, value in METRIC_LINE.findall(self.stdout)}
+
+
+def unpack_source_tarball(directory: Path) -> Path:
+    """The training source tarball untarred into `directory`, as SageMaker untars it into /opt/ml/code."""
+    from training.packaging import build_source_tarball
+
+    directory.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(build_source_tarball(directory.parent / f"{directory.name}.tar.gz")) as archive:
+        archive.extractall(directory, filter="data")
+    return directory
 
 
 def moderation_data_args(data_dir: Path = MODERATION_DATA_DIR, test: bool = True) -> list[str]:
