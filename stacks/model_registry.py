@@ -159,13 +159,9 @@ class ModelRegistry(Construct):
             environment={
                 "ENDPOINT_NAME": config.endpoint_name,
                 "SAGEMAKER_ROLE_ARN": sagemaker_role.role_arn,
-                "INFERENCE_IMAGE_URI": images.inference_image_uri,
                 "INSTANCE_TYPE": config.serving_instance_type,
                 "INITIAL_INSTANCE_COUNT": str(config.initial_instance_count),
                 "KMS_KEY_ARN": key.key_arn,
-                # Empty when the instance type has local NVMe storage: SageMaker then refuses a volume KMS key.
-                "ENDPOINT_VOLUME_KMS_KEY_ARN": "" if config.serving_has_instance_storage else key.key_arn,
-                "ENABLE_NETWORK_ISOLATION": "true",  # as the serving stack's model
                 "ROLLBACK_ALARM_NAMES": ",".join(alarm_names),
                 "CANARY_PERCENT": str(config.canary_percent),
                 "WAIT_INTERVAL_SECONDS": str(config.canary_wait_seconds),

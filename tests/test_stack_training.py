@@ -28,7 +28,7 @@ CONTRACT_ENVIRONMENT = {
         "MAX_F1_REGRESSION", "DEPLOYED_MODEL_PARAMETER", "NAME_PREFIX", "MODELS_BUCKET",
     },
     "Deployer": {
-        "ENDPOINT_NAME", "SAGEMAKER_ROLE_ARN", "INFERENCE_IMAGE_URI", "INSTANCE_TYPE", "INITIAL_INSTANCE_COUNT",
+        "ENDPOINT_NAME", "SAGEMAKER_ROLE_ARN", "INSTANCE_TYPE", "INITIAL_INSTANCE_COUNT",
         "KMS_KEY_ARN", "ROLLBACK_ALARM_NAMES", "CANARY_PERCENT", "WAIT_INTERVAL_SECONDS", "DEPLOYED_MODEL_PARAMETER",
         "SERVING_STACK_NAME", "NOTIFICATION_TOPIC_ARN", "MODEL_ENVIRONMENT",
     },
@@ -68,7 +68,7 @@ def test_function_is_hardened_and_has_the_contract_environment(cdk_app, name):
     props = function["Properties"]
     assert props["Handler"] == "handler.lambda_handler"
     assert props["Runtime"] == "python3.11"
-    assert CONTRACT_ENVIRONMENT[name] <= set(props["Environment"]["Variables"])
+    assert set(props["Environment"]["Variables"]) == CONTRACT_ENVIRONMENT[name] | {"POWERTOOLS_SERVICE_NAME"}
     assert "KmsKeyArn" in props and "DeadLetterConfig" in props and "LoggingConfig" in props
     common_layer, powertools = props["Layers"]
     assert flatten(powertools) == (
@@ -78,6 +78,13 @@ def test_function_is_hardened_and_has_the_contract_environment(cdk_app, name):
     assert common_layer == {"Ref": layer_id}
     role = cdk_app.templates["training"]["Resources"][props["Role"]["Fn::GetAtt"][0]]
     assert "ManagedPolicyArns" not in role["Properties"]
+
+
+@pytest.mark.parametrize("name", sorted(CODE_DIRS))
+def test_the_code_reads_every_variable_of_its_environment(name):
+    """No setting is passed that the function ignores (and silently believes it applies)."""
+    code = "".join(path.read_text(encoding="utf-8") for path in (REPO_ROOT / CODE_DIRS[name]).rglob("*.py"))
+    assert {variable for variable in CONTRACT_ENVIRONMENT[name] if f'"{variable}"' not in code} == set()
 
 
 @pytest.mark.parametrize("name", sorted(CODE_DIRS))
@@ -111,16 +118,15 @@ def test_environment_values_follow_the_configuration(cdk_app):
     assert deployer["ENDPOINT_NAME"] == "textclf-endpoint"
     assert deployer["SERVING_STACK_NAME"] == "textclf-serving"
     assert '"SAGEMAKER_PROGRAM": "inference.py"' in deployer["MODEL_ENVIRONMENT"]
-    assert deployer["ENDPOINT_VOLUME_KMS_KEY_ARN"] == ""  # g4dn: local NVMe storage, SageMaker refuses a key
-    assert deployer["ENABLE_NETWORK_ISOLATION"] == "true"
+    assert deployer["INSTANCE_TYPE"] == "ml.g4dn.xlarge"
 
 
-def test_deployer_gets_the_volume_key_only_for_ebs_instance_types(cdk_app_variant):
+def test_deployer_follows_the_configured_serving_instance_type(cdk_app_variant):
+    """The deployer decides the volume key from INSTANCE_TYPE (tests/test_config.py: it agrees with the stack)."""
     functions = cdk_app_variant.resources("training", "AWS::Lambda::Function")
     (deployer,) = [f for k, f in functions.items() if "Deployer" in k]
     environment = deployer["Properties"]["Environment"]["Variables"]
     assert environment["INSTANCE_TYPE"] == "ml.p3.2xlarge"
-    assert environment["ENDPOINT_VOLUME_KMS_KEY_ARN"] == environment["KMS_KEY_ARN"]
 
 
 def test_rollback_alarm_names_match_the_serving_stack_alarms(cdk_app):

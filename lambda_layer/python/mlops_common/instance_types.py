@@ -3,8 +3,8 @@
 SageMaker rejects a customer KMS key for such storage (CreateTrainingJob `ResourceConfig.VolumeKmsKeyId`,
 CreateEndpointConfig `KmsKeyId`): it is encrypted by a hardware module on the instance instead. See
 "Instance Store Volumes" in the SageMaker developer guide. A manifest may pick any training instance type, so
-the launcher decides per job; for the endpoint the CDK app decides once and tells the deployer
-(tests/test_config.py checks that both agree).
+the launcher decides per job, and the deployer per endpoint config; the CDK app decides for the serving stack's own
+endpoint config (tests/test_config.py checks that it agrees).
 """
 
 from __future__ import annotations
