@@ -192,6 +192,38 @@ def test_a_sagemaker_job_with_string_hyperparameters(tmp_path, tiny_bert_encoder
     assert "pos_weight: {'toxic': " in run.stdout + run.stderr
 
 
+def test_a_restarted_spot_job_resumes_from_its_last_complete_checkpoint(tmp_path, tiny_bert_encoder_dir):
+    """A spot job restarted on a new instance: an empty model directory, /opt/ml/checkpoints restored from S3 (one
+    checkpoint left half-written by the interruption). It continues from the last complete checkpoint."""
+    opt_ml, environment = sagemaker_layout(tmp_path)
+    hyperparameters = ["--model_name_or_path", str(tiny_bert_encoder_dir), "--label_names_file", "labels.txt"]
+    hyperparameters += ["--max_seq_length", "64", "--per_device_train_batch_size", "32", "--fp16", "False"]
+    entry = [sys.executable, "train.py"]
+    first = run_training(
+        [*hyperparameters, "--num_train_epochs", "1"], env=environment, cwd=opt_ml / "code", entry=entry
+    )
+    assert first.returncode == 0, first.stderr[-3000:]
+    checkpoints = opt_ml / "checkpoints"
+    (saved,) = checkpoints.glob("checkpoint-*")
+    steps_per_epoch = int(saved.name.removeprefix("checkpoint-"))
+    (
+        checkpoints / f"checkpoint-{steps_per_epoch + 1}"
+    ).mkdir()  # interrupted while saving: no trainer_state.json
+    shutil.rmtree(opt_ml / "model")
+    (opt_ml / "model").mkdir()
+
+    restarted = run_training(
+        [*hyperparameters, "--num_train_epochs", "2"], env=environment, cwd=opt_ml / "code", entry=entry
+    )
+    assert restarted.returncode == 0, restarted.stderr[-3000:]
+    log = restarted.stdout + restarted.stderr
+    assert f"Resuming from {saved}" in log
+    assert f"Continuing training from global step {steps_per_epoch}" in log
+    state = read_json(checkpoints / f"checkpoint-{2 * steps_per_epoch}" / "trainer_state.json")
+    assert state["global_step"] == 2 * steps_per_epoch
+    assert artifact_files(opt_ml / "model") == ARTIFACT_FILES
+
+
 def test_torchrun_trains_one_model_and_only_rank_zero_writes(tmp_path, tiny_bert_encoder_dir):
     code = unpack_source_tarball(tmp_path / "code")
     model_dir = tmp_path / "model"

@@ -14,7 +14,6 @@ from the SM_* environment; it also runs unchanged under torchrun, where only ran
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from functools import partial
 from pathlib import Path
@@ -28,7 +27,8 @@ from transformers import (
     HfArgumentParser,
     set_seed,
 )
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from training import sagemaker_env
 from training.arguments import DataTrainingArguments, ModelArguments, MultiLabelTrainingArguments
@@ -235,12 +235,23 @@ def checkpoint_to_resume(training_args: MultiLabelTrainingArguments) -> str | No
     """run_glue's habit: resume from the last checkpoint in checkpoint_dir (a restarted spot job) unless told not to."""
     if training_args.resume_from_checkpoint:
         return training_args.resume_from_checkpoint
-    if training_args.overwrite_output_dir or not os.path.isdir(training_args.checkpoint_dir):
+    if training_args.overwrite_output_dir:
         return None
-    last_checkpoint = get_last_checkpoint(training_args.checkpoint_dir)
+    last_checkpoint = last_complete_checkpoint(Path(training_args.checkpoint_dir))
     if last_checkpoint:
         logger.info("Resuming from %s (use --overwrite_output_dir to train from scratch)", last_checkpoint)
     return last_checkpoint
+
+
+def last_complete_checkpoint(checkpoint_dir: Path) -> str | None:
+    """The newest `checkpoint-N` that the Trainer finished writing (trainer_state.json is its last file): a job
+    stopped while saving leaves a partial checkpoint that cannot be resumed from."""
+    complete = {}
+    for path in checkpoint_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
+        step = path.name.removeprefix(f"{PREFIX_CHECKPOINT_DIR}-")
+        if step.isdigit() and (path / TRAINER_STATE_NAME).is_file():
+            complete[int(step)] = path
+    return str(complete[max(complete)]) if complete else None
 
 
 def effective_max_seq_length(requested: int, tokenizer) -> int:
