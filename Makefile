@@ -81,7 +81,8 @@ bench-inference: $(PY_STAMP)
 	$(PY) -m bench.inference_handler $(BENCH_ARGS)
 
 # MiniLM on GoEmotions: the training entry point vs a run_glue-style baseline (docs/BENCHMARKS.md). Hours on two
-# CPU cores; BENCH_ARGS="--smoke" checks the benchmark in minutes. GOEMOTIONS_DIR or --data-dir locate the data.
+# CPU cores; BENCH_ARGS="--smoke" checks the benchmark in minutes; BENCH_ARGS="--output-dir DIR --resume" continues a
+# stopped run. GOEMOTIONS_DIR or --data-dir locate the data.
 bench-train: $(PY_STAMP)
 	$(PY) -m bench.train_goemotions $(BENCH_ARGS)
 
