@@ -173,10 +173,13 @@ def bench_command(data_dir, model_dir, output_dir, *extra):
     ]
 
 
+def offline_environment():
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
 def run_bench(command):
-    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     return subprocess.run(
-        command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=600
+        command, cwd=REPO_ROOT, env=offline_environment(), capture_output=True, text=True, timeout=600
     )
 
 
@@ -186,11 +189,10 @@ def test_a_run_stopped_mid_baseline_resumes_and_reports_both_processes(tmp_path,
     data_dir = write_goemotions_layout(tmp_path / "goemotions")
     output_dir = tmp_path / "bench"
     command = bench_command(data_dir, tiny_bert_encoder_dir, output_dir)
-    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     process = subprocess.Popen(
         command,
         cwd=REPO_ROOT,
-        env=environment,
+        env=offline_environment(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
