@@ -39,6 +39,7 @@ import os
 import platform
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -203,8 +204,11 @@ def run_variant(variant: str, args: list[str], arguments: argparse.Namespace, ou
         log = directory / f"train.{len(segment_logs(directory)) + 1}.log"
         train(variant, [*args, "--resume_from_checkpoint", checkpoint], model_dir, log)
     else:
-        for stale in segment_logs(directory):  # processes that left no checkpoint: no progress to account for
+        # Processes that left no complete checkpoint: their logs and half-written checkpoints (which the Trainer's
+        # rotation would rank above the new run's) hold no progress.
+        for stale in segment_logs(directory):
             stale.unlink()
+        shutil.rmtree(directory / "model-checkpoints", ignore_errors=True)
         train(variant, args, model_dir, directory / "train.log")
     segments = [read_segment(log) for log in segment_logs(directory)]
     return run_result(variant, model_dir, segments, arguments)

@@ -189,6 +189,10 @@ def test_a_run_stopped_mid_baseline_resumes_and_reports_both_processes(tmp_path,
     data_dir = write_goemotions_layout(tmp_path / "goemotions")
     output_dir = tmp_path / "bench"
     command = bench_command(data_dir, tiny_bert_encoder_dir, output_dir)
+    # Left by an earlier attempt stopped before any complete checkpoint: a half-written one and its log.
+    half_written = output_dir / "run_glue-style-baseline" / "model-checkpoints" / "checkpoint-999"
+    half_written.mkdir(parents=True)
+    (output_dir / "run_glue-style-baseline" / "train.7.log").write_text("stopped early\n", encoding="utf-8")
     process = subprocess.Popen(
         command,
         cwd=REPO_ROOT,
@@ -229,4 +233,5 @@ def test_a_run_stopped_mid_baseline_resumes_and_reports_both_processes(tmp_path,
     for run in runs.values():
         assert run["train_samples_per_second"] == pytest.approx(40 * 4 / run["train_runtime_s"])
         assert 0 < run["train_runtime_s"] < run["wall_s"]
+    assert not half_written.exists()
     assert "| run_glue-style baseline, 0.5 |" in (output_dir / "results.md").read_text(encoding="utf-8")
